@@ -1,0 +1,8 @@
+//! esr's one bench binary: a module per stage. Run with `cargo bench`; CI only compiles it.
+
+use criterion::{criterion_group, criterion_main};
+
+mod trace;
+
+criterion_group!(benches, trace::write_and_read);
+criterion_main!(benches);

@@ -1,0 +1,124 @@
+//! Command-line front end. One file per subcommand; each resolves its raw arguments into the
+//! library's settings and returns an [`Exit`].
+//!
+//! Exit codes are a policy (DESIGN.md): 0 success; 1 a gate failed (compliance hits,
+//! thresholds, a diff verdict); 2 bad usage or bad input. Anything else is a crash.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// How a command that ran to the end finished.
+#[allow(dead_code)] // constructed by the commands as they land
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything passed.
+    Ok,
+    /// The command ran, but the answer is "no" (a gate failed).
+    GateFailed,
+}
+
+/// esr: replay exported production traffic against sandbox stubs and score the run.
+#[derive(Debug, Parser)]
+#[command(name = "esr", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Turn request logs (CSV, Parquet, JSONL, CLF, HAR) into a canonical, scrubbed trace.
+    Ingest(NotBuilt),
+    /// Scrub an existing trace with a policy.
+    Scrub(NotBuilt),
+    /// Audit a trace for residual personal data (exit 1 on any hit).
+    Check(NotBuilt),
+    /// Show a trace's schema, size, time span, rate and top endpoints.
+    Inspect(NotBuilt),
+    /// Write a new random scrub key.
+    Keygen(NotBuilt),
+    /// Run sandbox stub services.
+    Stub(NotBuilt),
+    /// Replay a trace against a target and write a run.
+    Replay(NotBuilt),
+    /// Print or write a stored run's scorecard.
+    Scorecard(NotBuilt),
+    /// Compare two runs with confidence intervals and a verdict.
+    Diff(NotBuilt),
+    /// Replay one schedule against a baseline and a candidate and diff their answers.
+    Compare(NotBuilt),
+    /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
+    Demo(NotBuilt),
+    /// Validate, generate or run synthetic scenarios.
+    Scenario(NotBuilt),
+    /// Serve the HTTP API and the console.
+    Serve(NotBuilt),
+    /// List, show, archive or restore stored runs.
+    Runs(NotBuilt),
+    /// Merge shard runs into one run.
+    Merge(NotBuilt),
+}
+
+/// Arguments of a command that is not built yet; they are accepted and ignored.
+#[derive(Debug, clap::Args)]
+struct NotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+fn not_built(name: &str) -> anyhow::Result<Exit> {
+    anyhow::bail!("`esr {name}` is not built yet in this version of esr")
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Ingest(_) => not_built("ingest"),
+        Command::Scrub(_) => not_built("scrub"),
+        Command::Check(_) => not_built("check"),
+        Command::Inspect(_) => not_built("inspect"),
+        Command::Keygen(_) => not_built("keygen"),
+        Command::Stub(_) => not_built("stub"),
+        Command::Replay(_) => not_built("replay"),
+        Command::Scorecard(_) => not_built("scorecard"),
+        Command::Diff(_) => not_built("diff"),
+        Command::Compare(_) => not_built("compare"),
+        Command::Demo(_) => not_built("demo"),
+        Command::Scenario(_) => not_built("scenario"),
+        Command::Serve(_) => not_built("serve"),
+        Command::Runs(_) => not_built("runs"),
+        Command::Merge(_) => not_built("merge"),
+    }
+}
+
+/// Parses the command line, runs the command and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging();
+    match run(cli) {
+        Ok(Exit::Ok) => ExitCode::SUCCESS,
+        Ok(Exit::GateFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Log lines go to stderr; `RUST_LOG` overrides the default level (`esr=info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,esr=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,1 @@
+//! Ingest: exported request logs in, canonical trace out. (Being built: issue "Ingest".)

@@ -1,0 +1,1 @@
+//! Replay: the open-model schedule and dispatcher. (Being built.)

@@ -1,0 +1,1 @@
+//! Scorecard: a run's figures, thresholds and verdict. (Being built.)

@@ -1,0 +1,1 @@
+//! Scrub: detects personal data and replaces it with keyed pseudonyms. (Being built.)

@@ -1,0 +1,1 @@
+//! Stub: sandbox stand-ins for the services a replay talks to. (Being built.)

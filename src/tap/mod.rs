@@ -1,0 +1,1 @@
+//! Tap: one row per replayed request into `metrics.parquet`, plus histograms. (Being built.)

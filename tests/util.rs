@@ -1,0 +1,34 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `esr` binary built for this test run.
+pub fn esr() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_esr"))
+}
+
+/// Runs `esr` with `args` in `dir` and returns its output.
+#[allow(dead_code)]
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    esr()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("esr binary runs")
+}
+
+/// The project's root folder (for `fixtures/` and `traces/`).
+#[allow(dead_code)]
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Text of stdout and stderr, for assertions and failure messages.
+#[allow(dead_code)]
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
