@@ -11,12 +11,14 @@ mod endpoint;
 mod read;
 mod record;
 mod schema;
+mod transform;
 mod write;
 
 pub use endpoint::fold_path;
 pub use read::{TraceBatches, TraceReader, records_of};
 pub use record::TraceRecord;
 pub use schema::{COLUMNS, TraceMeta, canonical_schema, is_canonical_column};
+pub use transform::{NoTransform, RecordTransform};
 pub use write::TraceWriter;
 
 use std::path::PathBuf;
