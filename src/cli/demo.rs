@@ -1,11 +1,13 @@
 //! `esr demo`: the pipeline on the embedded sample trace. For now: ingest and inspect.
 
+use std::fmt::Write;
 use std::path::PathBuf;
 
 use esr::ingest::{IngestOptions, ingest, inspect};
 use esr::trace::NoTransform;
 
 use super::Exit;
+use super::inspect::emit;
 
 /// The sample log shipped in `traces/`, embedded so the demo runs from any folder.
 const SAMPLE_CSV: &str = include_str!("../../traces/flood_rerate.csv");
@@ -26,27 +28,36 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     std::fs::write(&raw, SAMPLE_CSV)
         .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", raw.display()))?;
     let trace = dir.join("trace.parquet");
-    println!(
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
         "== esr demo: flood-zone re-rating rehearsal (synthetic sample, no real personal data)"
     );
-    println!("== 1. ingest {} -> {}", raw.display(), trace.display());
-    println!(
-        "   scrubbing is not built yet in this build: the demo trace is written WITHOUT \
-         scrubbing (as `--no-scrub`), so it is NOT anonymized; the sample's identifiers are all synthetic"
+    let _ = writeln!(s, "== 1. ingest {} -> {}", raw.display(), trace.display());
+    let _ = writeln!(
+        s,
+        "   scrubbing is not built yet in this build, so the demo writes its trace as \
+         `--no-scrub` would: NOT anonymized (the sample's identifiers are all synthetic)"
     );
+    emit(&s);
     let report = ingest(
         std::slice::from_ref(&raw),
         &trace,
         &IngestOptions::default(),
         Box::new(NoTransform),
     )?;
-    println!(
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
         "   rows in {} = out {} + rejected {}",
         report.rows_in, report.rows_out, report.rows_rejected
     );
-    println!("== 2. inspect {}", trace.display());
-    let i = inspect(&trace, 10)?;
-    print!("{}", super::inspect::text(&i));
-    println!("== not built yet in this build: scrub, check, replay, scorecard");
+    let _ = writeln!(s, "== 2. inspect {}", trace.display());
+    s.push_str(&super::inspect::text(&inspect(&trace, 10)?));
+    let _ = writeln!(
+        s,
+        "== not built yet in this build: scrub, check, replay, scorecard"
+    );
+    emit(&s);
     Ok(Exit::Ok)
 }

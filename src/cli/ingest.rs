@@ -88,13 +88,17 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let opts = options(&args)?;
     let report = ingest(&args.inputs, &args.output, &opts, transform)
         .with_context(|| format!("ingest into `{}` failed", args.output.display()))?;
-    print_report(&report, &args);
+    super::inspect::emit(&report_text(&report, &args));
     Ok(Exit::Ok)
 }
 
-fn print_report(r: &IngestReport, args: &Args) {
+/// The summary printed after an ingest.
+fn report_text(r: &IngestReport, args: &Args) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
     for c in &r.inputs {
-        println!(
+        let _ = writeln!(
+            s,
             "  {} ({}): {} rows, {} rejected",
             c.path.display(),
             c.format,
@@ -102,28 +106,34 @@ fn print_report(r: &IngestReport, args: &Args) {
             c.rejected
         );
     }
-    println!("wrote {} ({} rows)", args.output.display(), r.rows_out);
-    println!(
+    let _ = writeln!(s, "wrote {} ({} rows)", args.output.display(), r.rows_out);
+    let _ = writeln!(
+        s,
         "rows in {} = out {} + rejected {}",
         r.rows_in, r.rows_out, r.rows_rejected
     );
-    match (r.ts_unit, args.ts_unit) {
+    let unit = match (r.ts_unit, args.ts_unit) {
         (Some(u), None) => {
-            println!("timestamps: epoch {u} (detected from the values; set --ts-unit to override)")
+            format!("epoch {u} (detected from the values; set --ts-unit to override)")
         }
-        (_, Some(u)) => println!("timestamps: epoch {u} (given)"),
-        _ => {}
+        (_, Some(u)) => format!("epoch {u} (given)"),
+        _ => String::new(),
+    };
+    if !unit.is_empty() {
+        let _ = writeln!(s, "timestamps: {unit}");
     }
     if r.spilled_runs > 0 {
-        println!("sorted with {} runs spilled to disk", r.spilled_runs);
+        let _ = writeln!(s, "sorted with {} runs spilled to disk", r.spilled_runs);
     }
     if let Some(p) = &r.rejects {
-        println!("rejected rows listed in {}", p.display());
+        let _ = writeln!(s, "rejected rows listed in {}", p.display());
     }
     if args.no_scrub {
-        println!(
+        let _ = writeln!(
+            s,
             "WARNING: --no-scrub: this trace is NOT anonymized; it holds the personal data of \
              the input. Do not share or replay it outside the place the raw logs may live."
         );
     }
+    s
 }

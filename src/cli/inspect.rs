@@ -22,11 +22,18 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let i = inspect(&args.trace, args.top)?;
     if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&i)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&i)?));
     } else {
-        print!("{}", text(&i));
+        emit(&text(&i));
     }
     Ok(Exit::Ok)
+}
+
+/// Writes to stdout; a closed pipe (`esr inspect T | head`) is not an error.
+pub(super) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The human-readable summary.

@@ -51,9 +51,9 @@ impl ClfSource {
         let mut reader = open_text(path)?;
         let empty = reader
             .fill_buf()
-            .map_err(|source| IngestError::Open {
+            .map_err(|err| IngestError::Open {
                 path: path.to_path_buf(),
-                source,
+                err,
             })?
             .is_empty();
         if empty {

@@ -24,9 +24,9 @@ impl HarSource {
         let mut text = Vec::new();
         open_text(path)?
             .read_to_end(&mut text)
-            .map_err(|source| IngestError::Open {
+            .map_err(|err| IngestError::Open {
                 path: path.to_path_buf(),
-                source,
+                err,
             })?;
         if text.iter().all(u8::is_ascii_whitespace) {
             return Err(IngestError::Empty {

@@ -137,9 +137,9 @@ pub(crate) fn detect(path: &Path) -> Result<Format, IngestError> {
     open_text(path)?
         .take(64 * 1024)
         .read_to_end(&mut head)
-        .map_err(|source| IngestError::Open {
+        .map_err(|err| IngestError::Open {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
     if head.is_empty() {
         return Err(IngestError::Empty {
@@ -177,9 +177,9 @@ pub(crate) fn detect(path: &Path) -> Result<Format, IngestError> {
 
 /// Opens a text input, decompressing it when the name ends in `.gz`.
 pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestError> {
-    let file = File::open(path).map_err(|source| IngestError::Open {
+    let file = File::open(path).map_err(|err| IngestError::Open {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let gz = path
         .extension()

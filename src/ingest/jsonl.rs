@@ -35,9 +35,9 @@ impl JsonlSource {
             buf.clear();
             let n = reader
                 .read_until(b'\n', &mut buf)
-                .map_err(|source| IngestError::Open {
+                .map_err(|err| IngestError::Open {
                     path: path.to_path_buf(),
-                    source,
+                    err,
                 })?;
             if n == 0 {
                 break;
@@ -117,6 +117,9 @@ impl JsonlSource {
                 // Syntax errors carry only a position; data errors would quote the value.
                 let problem = match e.classify() {
                     serde_json::error::Category::Data => "line is not a JSON object".to_string(),
+                    serde_json::error::Category::Eof => {
+                        "line is not valid JSON (it ends early)".to_string()
+                    }
                     _ => format!("line is not valid JSON (column {})", e.column()),
                 };
                 return Some(Err(row_err(problem)));

@@ -143,11 +143,8 @@ impl RowError {
 pub enum IngestError {
     #[error("no input files given")]
     NoInputs,
-    #[error("cannot open `{path}`: {source}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot open `{path}`: {err}")]
+    Open { path: PathBuf, err: std::io::Error },
     #[error("`{path}` is empty: there is nothing to ingest")]
     Empty { path: PathBuf },
     #[error("`{path}` has a header but no rows: there is nothing to ingest")]

@@ -61,9 +61,9 @@ fn target(dt: &DataType) -> Option<DataType> {
 
 impl ParquetSource {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Self, IngestError> {
-        let file = File::open(path).map_err(|source| IngestError::Open {
+        let file = File::open(path).map_err(|err| IngestError::Open {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
             return Err(IngestError::Empty {
