@@ -2,7 +2,8 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod ingest;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read);
+criterion_group!(benches, trace::write_and_read, ingest::csv_and_parquet);
 criterion_main!(benches);
