@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod stub;
+
 /// How a command that ran to the end finished.
 #[allow(dead_code)] // constructed by the commands as they land
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,7 @@ enum Command {
     /// Write a new random scrub key.
     Keygen(NotBuilt),
     /// Run sandbox stub services.
-    Stub(NotBuilt),
+    Stub(stub::Args),
     /// Replay a trace against a target and write a run.
     Replay(NotBuilt),
     /// Print or write a stored run's scorecard.
@@ -78,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(_) => not_built("check"),
         Command::Inspect(_) => not_built("inspect"),
         Command::Keygen(_) => not_built("keygen"),
-        Command::Stub(_) => not_built("stub"),
+        Command::Stub(a) => stub::run(a),
         Command::Replay(_) => not_built("replay"),
         Command::Scorecard(_) => not_built("scorecard"),
         Command::Diff(_) => not_built("diff"),
