@@ -143,7 +143,7 @@ fn load(a: &Args) -> anyhow::Result<(StubConfig, String)> {
 }
 
 fn route_table(routes: &[Route]) -> String {
-    let mut out = format!("  {:<34} {:<28} {}\n", "ROUTE", "LATENCY", "ANSWER");
+    let mut out = format!("  {:<34} {:<32} {}\n", "ROUTE", "LATENCY", "ANSWER");
     for r in routes {
         let name = if r.name == "catch-all" {
             "* /* (catch-all)".to_string()
@@ -169,7 +169,7 @@ fn route_table(routes: &[Route]) -> String {
         if r.error_rate > 0.0 {
             answer.push_str(&format!(", {} % {}", r.error_rate * 100.0, r.error_status));
         }
-        out.push_str(&format!("  {name:<34} {latency:<28} {answer}\n"));
+        out.push_str(&format!("  {name:<34} {latency:<32} {answer}\n"));
     }
     out
 }

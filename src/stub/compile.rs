@@ -80,6 +80,7 @@ pub fn catch_all_route() -> Route {
 pub fn compile(cfg: &StubConfig, file: &str) -> Result<Plan, ConfigError> {
     let mut routes = Vec::with_capacity(cfg.routes.len());
     let mut faults = Vec::new();
+    let mut fields = Vec::new(); // the config field of each fault, for overlap errors
     for (i, r) in cfg.routes.iter().enumerate() {
         routes.push(route(r, file, &format!("routes[{i}]"))?);
         for (j, f) in r.faults.iter().enumerate() {
@@ -92,6 +93,7 @@ pub fn compile(cfg: &StubConfig, file: &str) -> Result<Plan, ConfigError> {
                 ));
             }
             faults.push(fault(f, i, &routes[i].name, file, &field)?);
+            fields.push(field);
         }
     }
     for (j, f) in cfg.faults.iter().enumerate() {
@@ -119,8 +121,9 @@ pub fn compile(cfg: &StubConfig, file: &str) -> Result<Plan, ConfigError> {
             ));
         }
         faults.push(fault(f, i, &routes[i].name, file, &field)?);
+        fields.push(field);
     }
-    check_overlaps(&faults, &routes, file)?;
+    check_overlaps(&faults, &fields, &routes, file)?;
     Ok(Plan {
         catch_all: cfg.catch_all,
         seed: cfg.seed,
@@ -285,22 +288,28 @@ fn fault(
     })
 }
 
-fn check_overlaps(faults: &[Fault], routes: &[Route], file: &str) -> Result<(), ConfigError> {
+fn check_overlaps(
+    faults: &[Fault],
+    fields: &[String],
+    routes: &[Route],
+    file: &str,
+) -> Result<(), ConfigError> {
     for (a_i, a) in faults.iter().enumerate() {
-        for b in &faults[a_i + 1..] {
+        for (b_i, b) in faults.iter().enumerate().skip(a_i + 1) {
             let (Some((a0, al)), Some((b0, bl))) = (a.window, b.window) else {
                 continue;
             };
             if a.route == b.route && a0 < b0 + bl && b0 < a0 + al {
                 return Err(ConfigError::new(
                     file,
-                    "faults",
+                    &fields[b_i],
                     format!(
-                        "fault windows `{}` ({} for {}) and `{}` ({} for {}) overlap on route `{}`; \
+                        "fault window `{}` ({} for {}, at `{}`) and `{}` ({} for {}) overlap on route `{}`; \
                          one route can be in one fault at a time",
                         a.name,
                         super::config::format_duration(a0),
                         super::config::format_duration(al),
+                        fields[a_i],
                         b.name,
                         super::config::format_duration(b0),
                         super::config::format_duration(bl),

@@ -14,7 +14,7 @@ use super::pattern::PathPattern;
 
 /// A whole stub config. Every field has a default, so `{}` is a valid config (only the
 /// catch-all answers).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StubConfig {
     /// Answer requests no route matches with 200 `{}` (default true), so any trace replays.
@@ -29,6 +29,18 @@ pub struct StubConfig {
     /// Named faults that point at a route by `route = "METHOD /path"` (or its `name`).
     #[serde(default)]
     pub faults: Vec<FaultConfig>,
+}
+
+impl Default for StubConfig {
+    /// No routes; the catch-all on.
+    fn default() -> Self {
+        StubConfig {
+            catch_all: true,
+            seed: 0,
+            routes: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
 }
 
 /// One route: what it matches and how it answers.
