@@ -3,7 +3,10 @@
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
+//! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
+//!   routes from a trace, metrics, `esr stub`.
 
 mod cli;
 mod ingest;
+mod stub;
 mod util;

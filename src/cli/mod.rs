@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod ingest;
 mod inspect;
+mod stub;
 
 /// How a command that ran to the end finished.
 #[allow(dead_code)] // constructed by the commands as they land
@@ -43,7 +44,7 @@ enum Command {
     /// Write a new random scrub key.
     Keygen(NotBuilt),
     /// Run sandbox stub services.
-    Stub(NotBuilt),
+    Stub(stub::Args),
     /// Replay a trace against a target and write a run.
     Replay(NotBuilt),
     /// Print or write a stored run's scorecard.
@@ -82,7 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(_) => not_built("check"),
         Command::Inspect(a) => inspect::run(a),
         Command::Keygen(_) => not_built("keygen"),
-        Command::Stub(_) => not_built("stub"),
+        Command::Stub(a) => stub::run(a),
         Command::Replay(_) => not_built("replay"),
         Command::Scorecard(_) => not_built("scorecard"),
         Command::Diff(_) => not_built("diff"),
