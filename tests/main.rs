@@ -2,6 +2,8 @@
 //! library end to end; servers bind `127.0.0.1:0`.
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
+//! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
 
 mod cli;
+mod scorecard;
 mod util;

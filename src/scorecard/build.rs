@@ -36,8 +36,14 @@ fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
-        part as f64 * 100.0 / whole as f64
+        round4(part as f64 * 100.0 / whole as f64)
     }
+}
+
+/// Rounds to 4 decimals: enough for every figure of a scorecard, and short decimals read back
+/// from JSON as the very same `f64`.
+fn round4(v: f64) -> f64 {
+    (v * 1e4).round() / 1e4
 }
 
 /// Failures by kind: transport kinds and HTTP classes.
@@ -96,8 +102,8 @@ pub fn histogram_bars(h: &Histogram<u64>) -> Vec<HistogramBar> {
     let n = ((hi.log(step).floor() as i32 - first) + 1).clamp(1, 80) as usize;
     let mut bars: Vec<HistogramBar> = (0..n)
         .map(|i| HistogramBar {
-            from_ms: step.powi(first + i as i32) / 1000.0,
-            to_ms: step.powi(first + i as i32 + 1) / 1000.0,
+            from_ms: round4(step.powi(first + i as i32) / 1000.0),
+            to_ms: round4(step.powi(first + i as i32 + 1) / 1000.0),
             count: 0,
         })
         .collect();
@@ -237,12 +243,12 @@ pub fn build(summary: &TapSummary, ctx: &RunContext, thresholds: &[Threshold]) -
     };
     let achieved_rate = if sent_span_s > 0.0 {
         // n requests over a span between the first and the last send: n-1 gaps.
-        (c.requests.saturating_sub(1)) as f64 / sent_span_s
+        round4((c.requests.saturating_sub(1)) as f64 / sent_span_s)
     } else {
         c.requests as f64
     };
     let intended_rate = if ctx.intended_duration_s > 0.0 {
-        (ctx.intended_requests.saturating_sub(1)) as f64 / ctx.intended_duration_s
+        round4((ctx.intended_requests.saturating_sub(1)) as f64 / ctx.intended_duration_s)
     } else {
         ctx.rate.unwrap_or(ctx.intended_requests as f64)
     };

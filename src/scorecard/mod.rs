@@ -6,6 +6,7 @@
 //! request's data: only counts, times, statuses and endpoint templates.
 
 mod build;
+mod charts;
 mod html;
 mod model;
 mod text;
