@@ -429,3 +429,99 @@ fn esr_scorecard_renders_a_stored_run_in_every_format() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("RUN-0042"), "{stderr}");
 }
+
+/// A rehearsal-like run: 120 s at 50 req/s over four endpoints with a spread of latencies,
+/// `POST /ach/transfer` down (503, slow) from 40 s to 70 s and recovering 3 s later.
+/// With `ESR_KEEP_RUN=DIR` the run folder is also copied to DIR (for
+/// `scripts/render-report.sh`, which .ci/run calls).
+#[test]
+fn a_rehearsal_with_a_fault_window_scores_every_phase() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("runs").join("RUN-0007");
+    let routes = [
+        ("POST", "/login", 30.0),
+        ("POST", "/fetch_premium", 150.0),
+        ("POST", "/pay", 60.0),
+        ("POST", "/ach/transfer", 90.0),
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut tap = Tap::create(&dir).unwrap();
+    for i in 0..6000u64 {
+        let due_ms = i as i64 * 20;
+        let (method, endpoint, base) = routes[(i % 4) as usize];
+        let t = due_ms as f64 / 1000.0;
+        let ach = endpoint == "/ach/transfer";
+        let down = ach && (40.0..70.0).contains(&t);
+        let shaky = ach && (70.0..73.0).contains(&t) && i % 8 == 3;
+        // A long-tailed latency around the route's base.
+        let mut latency = base * (0.6 + 0.8 * rand()) * if rand() < 0.02 { 6.0 } else { 1.0 };
+        if down {
+            latency += 400.0;
+        }
+        let status = if down || shaky { 503 } else { 200 };
+        let late_us = if rand() < 0.005 {
+            15_000
+        } else {
+            (rand() * 900.0) as i64
+        };
+        let due_us = due_ms * 1000;
+        tap.record(&Outcome {
+            seq: i,
+            session: Some(format!("u_{:08x}", i % 97)),
+            method: method.into(),
+            path: endpoint.into(),
+            endpoint: endpoint.into(),
+            due_us,
+            sent_us: due_us + late_us,
+            done_us: due_us + late_us + (latency * 1000.0) as i64,
+            status,
+            error: None,
+            bytes: 120,
+            body_sha256: Some([1; 32]),
+            queued: false,
+            throttled: false,
+        })
+        .unwrap();
+    }
+    let summary = tap.finish().unwrap();
+    let mut c = ctx("RUN-0007", 6000);
+    c.intended_duration_s = 119.98;
+    c.fault_windows = vec![FaultWindow {
+        name: "ACH_DOWN".into(),
+        start_us: 40_000_000,
+        end_us: 70_000_000,
+    }];
+    let ts: Vec<Threshold> = ["p95<500ms", "success>=97.5%", "late_starts<100"]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let card = scorecard::build(&summary, &c, &ts);
+    scorecard::write_run_files(&dir, &card).unwrap();
+
+    let p = &card.phases[0];
+    assert_eq!(p.before.success_rate, 100.0);
+    assert_eq!(p.during.errors, 375); // 50 req/s × 30 s, one route in four
+    assert_eq!(p.during.success_rate, 75.0);
+    assert!(p.during.latency_p99_ms > p.before.latency_p99_ms);
+    assert_eq!(p.time_to_recover_s, Some(3.0));
+    assert_eq!(card.endpoints.len(), 4);
+    assert_eq!(card.error_count, 375 + 18); // the window, then 18 shaky answers
+    assert_eq!(card.success_rate, 93.45);
+    assert!(!card.passed(), "success is below 97.5 %");
+    assert!(card.late_starts > 0 && card.late_starts < 100);
+
+    if let Ok(keep) = std::env::var("ESR_KEEP_RUN") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), keep.join(f.file_name())).unwrap();
+        }
+    }
+}

@@ -152,16 +152,16 @@ fn charts(o: &mut String, card: &Scorecard) {
         "requests per second",
         &[
             Line {
-                name: "intended (due)",
-                color: "#888888",
-                points: rate(|p| p.intended),
-                dashed: true,
-            },
-            Line {
                 name: "achieved (sent)",
                 color: "#2e7d32",
                 points: rate(|p| p.sent),
                 dashed: false,
+            },
+            Line {
+                name: "intended (due)",
+                color: "#888888",
+                points: rate(|p| p.intended),
+                dashed: true,
             },
             Line {
                 name: "errors",

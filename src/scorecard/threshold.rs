@@ -91,15 +91,6 @@ impl Op {
             Op::Ge => measured >= limit,
         }
     }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-        }
-    }
 }
 
 /// One threshold, with its limit in the metric's unit (ms, %, count, req/s).
@@ -254,15 +245,13 @@ pub struct ThresholdResult {
 }
 
 impl ThresholdResult {
-    /// `p95<500ms: 123.4 ms (pass)`.
+    /// `p95<500ms: measured 123.4 ms (pass)`.
     pub fn describe(&self) -> String {
         format!(
-            "{}: measured {} {} {} {} ({})",
+            "{}: measured {} {} ({})",
             self.threshold,
             fmt_num(self.measured),
             self.unit,
-            if self.passed { "within" } else { "breaks" },
-            format_args!("{}{}", self.op.as_str(), fmt_num(self.limit)),
             if self.passed { "pass" } else { "FAIL" }
         )
     }
