@@ -525,3 +525,45 @@ fn a_rehearsal_with_a_fault_window_scores_every_phase() {
         }
     }
 }
+
+#[test]
+fn esr_scorecard_rebuilds_from_metrics_parquet() {
+    let data = tempfile::tempdir().unwrap();
+    let (dir, card) = stored_run(data.path(), &["p95<500ms", "success>=97.5%"]);
+    let d = data.path().to_str().unwrap();
+    let json = |args: &[&str]| {
+        let out = esr()
+            .args(["scorecard", "RUN-0001", "--data", d, "--format", "json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        serde_json::from_slice::<Scorecard>(&out.stdout).unwrap()
+    };
+    // Re-aggregating the rows gives the very scorecard the live tap gave.
+    assert_eq!(json(&["--rebuild"]), card);
+
+    // With the scorecard gone, the rows and run.json are enough.
+    std::fs::remove_file(dir.join("scorecard.json")).unwrap();
+    std::fs::write(
+        dir.join("run.json"),
+        r#"{"run_id":"RUN-0001","target":"http://127.0.0.1:9","started_at":"2026-11-26T23:00:00Z","timing":{"speed":2.0,"rate":null}}"#,
+    )
+    .unwrap();
+    let rebuilt = json(&[]);
+    assert_eq!(rebuilt.requests, 1000);
+    assert_eq!(rebuilt.latency_ms, card.latency_ms);
+    assert_eq!(rebuilt.endpoints, card.endpoints);
+    assert_eq!(rebuilt.target, "http://127.0.0.1:9");
+    assert_eq!(rebuilt.speed, Some(2.0));
+    assert!(rebuilt.thresholds.is_empty());
+
+    // Nothing to rebuild from: exit 2, saying so.
+    std::fs::remove_file(dir.join("metrics.parquet")).unwrap();
+    let out = esr()
+        .args(["scorecard", "RUN-0001", "--data", d])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("metrics.parquet"));
+}

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use esr::scorecard::{self, REPORT_FILE, SCORECARD_FILE, Scorecard, Threshold};
+use esr::scorecard::{self, RunContext, SCORECARD_FILE, Scorecard, Threshold};
+use esr::tap::{self, METRICS_FILE};
 
 use super::Exit;
 
@@ -40,6 +41,10 @@ pub struct Args {
     /// `success>=97.5%`, `errors<1%`; replaces the thresholds it was run with.
     #[arg(long = "threshold", value_name = "THRESHOLD")]
     thresholds: Vec<Threshold>,
+    /// Aggregate `metrics.parquet` again instead of reading `scorecard.json` (done anyway when
+    /// the run has no `scorecard.json`, e.g. after a crash). Writes nothing into the run.
+    #[arg(long)]
+    rebuild: bool,
 }
 
 /// Finds the run folder: a path to a folder, or a run id under `data/runs/` (`RUN-7` and `7`
@@ -72,17 +77,20 @@ pub fn resolve_run(run: &str, data: &Path) -> anyhow::Result<PathBuf> {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let dir = resolve_run(&args.run, &args.data)?;
     let path = dir.join(SCORECARD_FILE);
-    if !path.exists() {
-        anyhow::bail!(
-            "`{}` has no `{SCORECARD_FILE}`: the run did not finish writing its scorecard; \
-             replay it again",
-            dir.display()
-        );
-    }
-    let mut card = Scorecard::read(&path)?;
-    if !args.thresholds.is_empty() {
-        scorecard::judge(&mut card, &args.thresholds);
-    }
+    let stored = if path.exists() {
+        Some(Scorecard::read(&path)?)
+    } else {
+        None
+    };
+    let card = match stored {
+        Some(mut card) if !args.rebuild => {
+            if !args.thresholds.is_empty() {
+                scorecard::judge(&mut card, &args.thresholds);
+            }
+            card
+        }
+        stored => rebuild(&dir, stored.as_ref(), &args.thresholds)?,
+    };
     let text = match args.format {
         Format::Text => card.render_text(),
         Format::Json => card.to_json() + "\n",
@@ -93,13 +101,73 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .with_context(|| format!("cannot write `{}`", out.display()))?,
         None => write_stdout(&text)?,
     }
-    if args.format == Format::Html && args.output.is_none() && !dir.join(REPORT_FILE).exists() {
-        tracing::info!("the run folder has no {REPORT_FILE}; write one with -o");
-    }
     if !args.thresholds.is_empty() && !card.passed() {
         return Ok(Exit::GateFailed);
     }
     Ok(Exit::Ok)
+}
+
+/// Builds the scorecard again from `metrics.parquet`, with the stored scorecard's context
+/// (or what `run.json` tells) and its thresholds unless new ones are given.
+fn rebuild(
+    dir: &Path,
+    stored: Option<&Scorecard>,
+    thresholds: &[Threshold],
+) -> anyhow::Result<Scorecard> {
+    if !dir.join(METRICS_FILE).exists() {
+        anyhow::bail!(
+            "`{}` has neither a `{SCORECARD_FILE}` nor a `{METRICS_FILE}` to rebuild it from; \
+             is it a run folder? Replay the trace again to get one",
+            dir.display()
+        );
+    }
+    let summary = tap::summarize_run(dir)?;
+    let mut ctx = match stored {
+        Some(card) => RunContext::of(card),
+        None => context_from_manifest(dir),
+    };
+    if ctx.intended_requests == 0 {
+        // Without the schedule's plan, the requests recorded are the best estimate.
+        ctx.intended_requests = summary.counts.requests;
+        if let (Some(a), Some(b)) = (summary.counts.first_due_us, summary.counts.last_due_us) {
+            ctx.intended_duration_s = (b - a) as f64 / 1e6;
+        }
+    }
+    let stored_thresholds: Vec<Threshold> = match (thresholds.is_empty(), stored) {
+        (true, Some(card)) => card
+            .thresholds
+            .iter()
+            .filter_map(|t| Threshold::parse(&t.threshold).ok())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let use_thresholds = if thresholds.is_empty() {
+        &stored_thresholds[..]
+    } else {
+        thresholds
+    };
+    Ok(scorecard::build(&summary, &ctx, use_thresholds))
+}
+
+/// What `run.json` (written by `esr replay`) says about the run; empty fields when absent.
+fn context_from_manifest(dir: &Path) -> RunContext {
+    let run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let manifest: serde_json::Value = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    RunContext {
+        run_id: text(&manifest["run_id"]).unwrap_or(run_id),
+        started_at: text(&manifest["started_at"]).unwrap_or_default(),
+        target: text(&manifest["target"]).unwrap_or_default(),
+        speed: manifest["timing"]["speed"].as_f64(),
+        rate: manifest["timing"]["rate"].as_f64(),
+        ..Default::default()
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -58,6 +58,36 @@ pub struct RunContext {
     pub throttled: u64,
 }
 
+impl RunContext {
+    /// The context a stored scorecard was built with (to rebuild it from `metrics.parquet`).
+    pub fn of(card: &Scorecard) -> RunContext {
+        RunContext {
+            run_id: card.run_id.clone(),
+            started_at: card.started_at.clone(),
+            target: card.target.clone(),
+            speed: card.speed,
+            rate: card.rate,
+            intended_requests: card.intended_requests,
+            intended_duration_s: card.intended_duration_s,
+            interrupted: card.interrupted,
+            fault_windows: card
+                .phases
+                .iter()
+                .map(|p| FaultWindow {
+                    name: p.window.clone(),
+                    start_us: (p.start_s * 1e6).round() as i64,
+                    end_us: (p.end_s * 1e6).round() as i64,
+                })
+                .collect(),
+            compliance_hits: card.compliance_hits,
+            esq_rule_violations: card.esq_rule_violations,
+            stub_overhead_ms: card.stub_overhead_ms.clone(),
+            queued: card.queued,
+            throttled: card.throttled,
+        }
+    }
+}
+
 /// A fault window on the run clock (µs since the run's start).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {

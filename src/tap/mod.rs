@@ -9,19 +9,21 @@
 //! fixed-size histograms), never block the dispatcher (it is fed through a channel), and never
 //! print a session, path or body: those go to the Parquet file only.
 
+mod aggregate;
 mod hist;
 mod live;
 mod parquet;
 mod series;
 
+pub use aggregate::Aggregator;
 pub use hist::{
     HISTOGRAMS_FILE, HistSet, MAX_ENDPOINTS, OTHER_ENDPOINT, RunHistograms, SIGFIG, new_histogram,
 };
 pub use live::{LiveMetrics, LiveSnapshot};
-pub use parquet::{METRICS_FILE, MetricsWriter, metrics_schema};
+pub use parquet::{METRICS_FILE, MetricsWriter, metrics_schema, read_outcomes};
 pub use series::{Bucket, MiniHist, Series, SeriesPoint};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -158,23 +160,11 @@ pub struct TapSummary {
     pub series: Series,
 }
 
-struct EndpointAcc {
-    key: String,
-    counts: Counts,
-    hists: HistSet,
-}
-
 /// The metrics tap of one run. Lives on the aggregator task; not shared.
 pub struct Tap {
     run_dir: PathBuf,
     writer: MetricsWriter,
-    live: Arc<LiveMetrics>,
-    counts: Counts,
-    overall: HistSet,
-    index: HashMap<String, usize>,
-    endpoints: Vec<EndpointAcc>,
-    series: Series,
-    key_buf: String,
+    agg: Aggregator,
 }
 
 impl Tap {
@@ -188,13 +178,7 @@ impl Tap {
         Ok(Tap {
             run_dir: run_dir.to_path_buf(),
             writer: MetricsWriter::create(run_dir)?,
-            live: Arc::new(LiveMetrics::new()),
-            counts: Counts::default(),
-            overall: HistSet::default(),
-            index: HashMap::new(),
-            endpoints: Vec::new(),
-            series: Series::default(),
-            key_buf: String::new(),
+            agg: Aggregator::new(Arc::new(LiveMetrics::new())),
         })
     }
 
@@ -202,84 +186,36 @@ impl Tap {
     /// overall and per endpoint), the per-second series and the live counters.
     pub fn record(&mut self, o: &Outcome) -> Result<(), TapError> {
         self.writer.write(o)?;
-        self.live.on_done(o);
-        self.counts.record(o);
-        let (lat, svc, late) = (o.latency_us(), o.service_us(), o.lateness_us());
-        self.overall.record(lat, svc, late);
-        self.series
-            .record(o.due_us, o.sent_us, o.done_us, o.is_success());
-        let ep = self.endpoint_slot(&o.method, &o.endpoint);
-        ep.counts.record(o);
-        ep.hists.record(lat, svc, late);
+        self.agg.record(o);
         Ok(())
-    }
-
-    fn endpoint_slot(&mut self, method: &str, endpoint: &str) -> &mut EndpointAcc {
-        // Reuse one buffer for the lookup key: no allocation per request.
-        self.key_buf.clear();
-        self.key_buf.push_str(method);
-        self.key_buf.push(' ');
-        self.key_buf.push_str(endpoint);
-        let i = match self.index.get(self.key_buf.as_str()) {
-            Some(&i) => i,
-            None => {
-                let key = if self.endpoints.len() < MAX_ENDPOINTS {
-                    self.key_buf.clone()
-                } else {
-                    OTHER_ENDPOINT.to_string()
-                };
-                let i = match self.index.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        self.endpoints.push(EndpointAcc {
-                            key: key.clone(),
-                            counts: Counts::default(),
-                            hists: HistSet::default(),
-                        });
-                        self.endpoints.len() - 1
-                    }
-                };
-                self.index.insert(key, i);
-                i
-            }
-        };
-        &mut self.endpoints[i]
     }
 
     /// Shared, cheap-to-read live view for progress and `/metrics`.
     pub fn live(&self) -> Arc<LiveMetrics> {
-        self.live.clone()
+        self.agg.live()
     }
 
     /// Rows recorded so far.
     pub fn rows(&self) -> u64 {
-        self.counts.requests
+        self.agg.rows()
     }
 
     /// Closes `metrics.parquet`, writes `histograms.json` and returns the summary.
     pub fn finish(self) -> Result<TapSummary, TapError> {
         let (metrics_path, _) = self.writer.finish()?;
-        let mut endpoints = BTreeMap::new();
-        let mut hist_eps = BTreeMap::new();
-        for ep in self.endpoints {
-            endpoints.insert(ep.key.clone(), ep.counts);
-            hist_eps.insert(ep.key, ep.hists);
-        }
-        let histograms = RunHistograms {
-            overall: self.overall,
-            endpoints: hist_eps,
-        };
-        histograms.write(&self.run_dir)?;
-        Ok(TapSummary {
-            histograms_path: self.run_dir.join(HISTOGRAMS_FILE),
-            run_dir: self.run_dir,
-            metrics_path,
-            counts: self.counts,
-            endpoints,
-            histograms,
-            series: self.series,
-        })
+        let summary = self.agg.into_summary(&self.run_dir, metrics_path);
+        summary.histograms.write(&self.run_dir)?;
+        Ok(summary)
     }
+}
+
+/// Aggregates a stored run's `metrics.parquet` again (same figures as the live tap): for a
+/// run whose scorecard is missing, or to judge it anew. Writes nothing.
+pub fn summarize_run(run_dir: &Path) -> Result<TapSummary, TapError> {
+    let metrics_path = run_dir.join(METRICS_FILE);
+    let mut agg = Aggregator::new(Arc::new(LiveMetrics::new()));
+    read_outcomes(&metrics_path, |o| agg.record(&o))?;
+    Ok(agg.into_summary(run_dir, metrics_path))
 }
 
 /// A synthetic outcome for unit tests: sent 0.1 ms after due, a 32-byte digest.

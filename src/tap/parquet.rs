@@ -235,3 +235,134 @@ fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> TapError {
         reason: e.to_string(),
     }
 }
+
+/// Reads `metrics.parquet` back, one [`Outcome`] at a time, in row-group-sized batches.
+pub fn read_outcomes(path: &Path, mut f: impl FnMut(Outcome)) -> Result<u64, TapError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int64Type, UInt16Type, UInt64Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let file = File::open(path).map_err(|source| TapError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| TapError::Parquet {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| bad(format!("not a readable Parquet file ({e})")))?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let b = batch.map_err(|e| bad(format!("near row {}: {e}", rows + 1)))?;
+        let col = |name: &str, want: &DataType| {
+            b.column_by_name(name)
+                .filter(|c| c.data_type() == want)
+                .cloned()
+                .ok_or_else(|| {
+                    bad(format!(
+                        "not an esr metrics file: column `{name}` ({want}) is missing"
+                    ))
+                })
+        };
+        let seq = col("seq", &DataType::UInt64)?;
+        let seq = seq.as_primitive::<UInt64Type>();
+        let session = col("session", &DataType::Utf8)?;
+        let session = session.as_string::<i32>();
+        let method = col("method", &DataType::Utf8)?;
+        let method = method.as_string::<i32>();
+        let rpath = col("path", &DataType::Utf8)?;
+        let rpath = rpath.as_string::<i32>();
+        let endpoint = col("endpoint", &DataType::Utf8)?;
+        let endpoint = endpoint.as_string::<i32>();
+        let due = col("due_us", &DataType::Int64)?;
+        let due = due.as_primitive::<Int64Type>();
+        let sent = col("sent_us", &DataType::Int64)?;
+        let sent = sent.as_primitive::<Int64Type>();
+        let done = col("done_us", &DataType::Int64)?;
+        let done = done.as_primitive::<Int64Type>();
+        let status = col("status", &DataType::UInt16)?;
+        let status = status.as_primitive::<UInt16Type>();
+        let error = col("error_kind", &DataType::Utf8)?;
+        let error = error.as_string::<i32>();
+        let bytes = col("bytes", &DataType::UInt64)?;
+        let bytes = bytes.as_primitive::<UInt64Type>();
+        let sha = col("body_sha256", &DataType::FixedSizeBinary(32))?;
+        let sha = sha.as_fixed_size_binary();
+        let queued = col("queued", &DataType::Boolean)?;
+        let queued = queued.as_boolean();
+        let throttled = col("throttled", &DataType::Boolean)?;
+        let throttled = throttled.as_boolean();
+        for i in 0..b.num_rows() {
+            rows += 1;
+            let error = if error.is_null(i) {
+                None
+            } else {
+                Some(
+                    crate::outcome::ErrorKind::parse(error.value(i)).ok_or_else(|| {
+                        bad(format!("row {rows}, column `error_kind`: unknown kind"))
+                    })?,
+                )
+            };
+            f(Outcome {
+                seq: seq.value(i),
+                session: (!session.is_null(i)).then(|| session.value(i).to_string()),
+                method: method.value(i).to_string(),
+                path: rpath.value(i).to_string(),
+                endpoint: endpoint.value(i).to_string(),
+                due_us: due.value(i),
+                sent_us: sent.value(i),
+                done_us: done.value(i),
+                status: status.value(i),
+                error,
+                bytes: bytes.value(i),
+                body_sha256: (!sha.is_null(i))
+                    .then(|| sha.value(i).try_into().expect("32-byte column")),
+                queued: queued.value(i),
+                throttled: throttled.value(i),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::ErrorKind;
+    use crate::tap::test_outcome;
+
+    #[test]
+    fn rows_read_back_as_the_outcomes_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut written: Vec<Outcome> = (0..20_000).map(|i| test_outcome(i, 1, 2, 200)).collect();
+        written[7].error = Some(ErrorKind::Connect);
+        written[7].status = 0;
+        written[7].session = None;
+        written[7].body_sha256 = None;
+        let mut w = MetricsWriter::create(dir.path()).unwrap();
+        for o in &written {
+            w.write(o).unwrap();
+        }
+        let (path, rows) = w.finish().unwrap();
+        assert_eq!(rows, 20_000);
+        let mut back = Vec::new();
+        assert_eq!(read_outcomes(&path, |o| back.push(o)).unwrap(), 20_000);
+        assert!(back == written, "rows differ after the round trip");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_metrics_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        std::fs::write(&path, b"nope").unwrap();
+        let e = read_outcomes(&path, |_| {}).unwrap_err().to_string();
+        assert!(
+            e.contains("x.parquet") && e.contains("not a readable Parquet"),
+            "{e}"
+        );
+    }
+}
