@@ -2,7 +2,8 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod tap;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read);
+criterion_group!(benches, trace::write_and_read, tap::record);
 criterion_main!(benches);

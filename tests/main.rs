@@ -5,8 +5,10 @@
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
 //!   routes from a trace, metrics, `esr stub`.
+//! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
 
 mod cli;
 mod ingest;
+mod scorecard;
 mod stub;
 mod util;

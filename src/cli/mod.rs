@@ -11,10 +11,10 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod ingest;
 mod inspect;
+mod scorecard;
 mod stub;
 
 /// How a command that ran to the end finished.
-#[allow(dead_code)] // constructed by the commands as they land
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything passed.
@@ -48,7 +48,7 @@ enum Command {
     /// Replay a trace against a target and write a run.
     Replay(NotBuilt),
     /// Print or write a stored run's scorecard.
-    Scorecard(NotBuilt),
+    Scorecard(scorecard::Args),
     /// Compare two runs with confidence intervals and a verdict.
     Diff(NotBuilt),
     /// Replay one schedule against a baseline and a candidate and diff their answers.
@@ -85,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keygen(_) => not_built("keygen"),
         Command::Stub(a) => stub::run(a),
         Command::Replay(_) => not_built("replay"),
-        Command::Scorecard(_) => not_built("scorecard"),
+        Command::Scorecard(a) => scorecard::run(a),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),
         Command::Demo(a) => demo::run(a),
