@@ -2,6 +2,9 @@
 //! library end to end; servers bind `127.0.0.1:0`.
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
+//! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
+//!   codes, sandbox guard, interrupted runs, shards, loop and host map).
 
 mod cli;
+mod replay;
 mod util;

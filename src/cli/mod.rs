@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod replay;
+
 /// How a command that ran to the end finished.
 #[allow(dead_code)] // constructed by the commands as they land
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,7 @@ enum Command {
     /// Run sandbox stub services.
     Stub(NotBuilt),
     /// Replay a trace against a target and write a run.
-    Replay(NotBuilt),
+    Replay(replay::Args),
     /// Print or write a stored run's scorecard.
     Scorecard(NotBuilt),
     /// Compare two runs with confidence intervals and a verdict.
@@ -79,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Inspect(_) => not_built("inspect"),
         Command::Keygen(_) => not_built("keygen"),
         Command::Stub(_) => not_built("stub"),
-        Command::Replay(_) => not_built("replay"),
+        Command::Replay(a) => replay::run(a),
         Command::Scorecard(_) => not_built("scorecard"),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),

@@ -11,10 +11,18 @@
 
 mod client;
 mod dispatcher;
+mod engine;
+mod feed;
 mod guard;
+mod progress;
+pub mod run;
 mod schedule;
+mod stubinfo;
 
 pub use client::{HttpClient, Reply, Targets, Transport};
+pub use engine::{ReplayOptions, ReplayResult, replay};
+pub use feed::{Scan, feed, scan};
+pub use stubinfo::{StubFault, StubInfo};
 pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
 pub use guard::SandboxGuard;
 pub use schedule::{
