@@ -55,13 +55,14 @@ impl Server {
                         let mut log = log.lock().unwrap();
                         log.push(Seen {
                             method: method.to_string(),
-                            path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                            path: uri
+                                .path_and_query()
+                                .map(|p| p.to_string())
+                                .unwrap_or_default(),
                             body: body.to_vec(),
                             headers: headers
                                 .iter()
-                                .map(|(k, v)| {
-                                    (k.to_string(), v.to_str().unwrap_or("").to_string())
-                                })
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                                 .collect(),
                         });
                         log.len() - 1
@@ -84,8 +85,14 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// The replayed requests (without the `/__esr/` probes esr makes at the end of a run
+    /// to read a stub's fault windows).
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|s| !s.path.starts_with("/__esr/"))
+            .cloned()
+            .collect()
     }
 }
 
@@ -143,7 +150,12 @@ fn scorecard(dir: &Path, id: &str) -> Value {
 /// The run folder holds every file, and metrics.parquet has one row per request.
 fn assert_valid_run(dir: &Path, id: &str, requests: u64) {
     let run = run_dir(dir, id);
-    for f in ["run.json", "metrics.parquet", "scorecard.json", "report.html"] {
+    for f in [
+        "run.json",
+        "metrics.parquet",
+        "scorecard.json",
+        "report.html",
+    ] {
         assert!(run.join(f).is_file(), "{id}/{f} missing");
     }
     let manifest: Value =
@@ -361,7 +373,10 @@ fn shards_partition_sessions_exactly() {
     paths.sort();
     let mut want: Vec<String> = (0..120).map(|i| format!("/r/{i}?q={i}")).collect();
     want.sort();
-    assert_eq!(paths, want, "the shards' union is the trace, with no overlap");
+    assert_eq!(
+        paths, want,
+        "the shards' union is the trace, with no overlap"
+    );
     assert!(counts[0] > 0 && counts[1] > counts[0] && counts[2] > counts[1]);
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(run_dir(dir.path(), "RUN-0002").join("run.json")).unwrap(),
@@ -375,7 +390,10 @@ fn loop_and_host_map_route_and_repeat() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hosts.parquet");
     let mut w = TraceWriter::create(&path, vec![]).unwrap();
-    for (i, host) in ["pay.local", "auth.local", "pay.local:443"].iter().enumerate() {
+    for (i, host) in ["pay.local", "auth.local", "pay.local:443"]
+        .iter()
+        .enumerate()
+    {
         w.write(&TraceRecord {
             ts_us: T0 + i as i64 * 10_000,
             method: "GET".into(),

@@ -43,7 +43,7 @@ enum Command {
     /// Run sandbox stub services.
     Stub(NotBuilt),
     /// Replay a trace against a target and write a run.
-    Replay(replay::Args),
+    Replay(Box<replay::Args>),
     /// Print or write a stored run's scorecard.
     Scorecard(NotBuilt),
     /// Compare two runs with confidence intervals and a verdict.
@@ -81,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Inspect(_) => not_built("inspect"),
         Command::Keygen(_) => not_built("keygen"),
         Command::Stub(_) => not_built("stub"),
-        Command::Replay(a) => replay::run(a),
+        Command::Replay(a) => replay::run(*a),
         Command::Scorecard(_) => not_built("scorecard"),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),

@@ -10,10 +10,10 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
+use super::ReplayError;
 use super::client::Targets;
 use super::dispatcher::Job;
 use super::schedule::{RowKey, Schedule, ScheduleOptions, TraceSpan};
-use super::ReplayError;
 use crate::trace::{TraceError, TraceReader, fold_path, records_of};
 
 /// What the first pass learned.
@@ -52,11 +52,14 @@ pub fn scan(path: &Path, opts: ScheduleOptions) -> Result<Scan, ReplayError> {
     let mut last = 0i64;
     let mut rows = 0u64;
     let mut owned: Vec<(u64, i64)> = Vec::new();
-    let probe = Schedule::new(opts, TraceSpan {
-        first_ts_us: 0,
-        last_ts_us: 0,
-        rows: 1,
-    });
+    let probe = Schedule::new(
+        opts,
+        TraceSpan {
+            first_ts_us: 0,
+            last_ts_us: 0,
+            rows: 1,
+        },
+    );
     for batch in reader {
         let batch = batch.map_err(|e| read_err(rows + 1, &e))?;
         let ts = batch

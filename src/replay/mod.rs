@@ -20,15 +20,15 @@ mod schedule;
 mod stubinfo;
 
 pub use client::{HttpClient, Reply, Targets, Transport};
+pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
 pub use engine::{ReplayOptions, ReplayResult, replay};
 pub use feed::{Scan, feed, scan};
-pub use stubinfo::{StubFault, StubInfo};
-pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
 pub use guard::SandboxGuard;
 pub use schedule::{
     Planned, RowKey, Schedule, ScheduleOptions, Shard, Timing, TraceSpan, parse_start_at,
     session_hash,
 };
+pub use stubinfo::{StubFault, StubInfo};
 
 /// Errors of a replay that stop it before or while it runs (per-request failures are
 /// [`crate::outcome::ErrorKind`] values, not errors).
