@@ -2,7 +2,14 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod replay;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read);
+criterion_group!(
+    benches,
+    trace::write_and_read,
+    replay::schedule,
+    replay::dispatch,
+    replay::tap
+);
 criterion_main!(benches);
