@@ -3,7 +3,7 @@
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
-//!   codes, sandbox guard, interrupted runs, shards, loop and host map).
+//!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics).
 
 mod cli;
 mod replay;

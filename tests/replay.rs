@@ -420,3 +420,50 @@ fn loop_and_host_map_route_and_repeat() {
     assert_eq!(main.seen().len(), 3);
     assert_eq!(pay.seen().len(), 7);
 }
+
+#[test]
+fn live_metrics_are_served_while_the_run_goes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    // 40 requests over 4 s: time enough to scrape once.
+    let trace = write_trace(dir.path(), 40, 100_000);
+    let server = Server::start(ok);
+    let mut child = esr()
+        .arg("replay")
+        .arg(&trace)
+        .args(["--target", &server.url(), "--metrics-listen", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take(50)
+        .find_map(|l| {
+            let start = l.find("http://")? + 7;
+            let end = l[start..].find("/metrics")? + start;
+            Some(l[start..end].to_string())
+        })
+        .expect("esr names the metrics address");
+    // Keep reading stderr so the child never writes into a closed pipe.
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("esr_"), "{body}");
+    let status = child.wait().unwrap();
+    drain.join().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

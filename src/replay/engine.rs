@@ -206,6 +206,9 @@ pub async fn replay(
             done_rx.clone(),
         )
     });
+    if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        tracing::info!("live metrics on http://{addr}/metrics");
+    }
     let metrics_server = metrics_listener.map(|l| spawn_metrics(l, live.clone(), done_rx));
 
     let sent_live = live.clone();
