@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod ingest;
 mod inspect;
+mod replay;
 mod scorecard;
 mod stub;
 
@@ -46,7 +47,7 @@ enum Command {
     /// Run sandbox stub services.
     Stub(stub::Args),
     /// Replay a trace against a target and write a run.
-    Replay(NotBuilt),
+    Replay(Box<replay::Args>),
     /// Print or write a stored run's scorecard.
     Scorecard(scorecard::Args),
     /// Compare two runs with confidence intervals and a verdict.
@@ -84,8 +85,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Inspect(a) => inspect::run(a),
         Command::Keygen(_) => not_built("keygen"),
         Command::Stub(a) => stub::run(a),
-        Command::Replay(_) => not_built("replay"),
         Command::Scorecard(a) => scorecard::run(a),
+        Command::Replay(a) => replay::run(*a),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),
         Command::Demo(a) => demo::run(a),
