@@ -15,3 +15,11 @@ pub mod pseudonym;
 pub use detect::{Detector, DetectorSet, Hit, is_pseudonym, scan};
 pub use key::{KeyError, ScrubKey};
 pub use pseudonym::Pseudonymizer;
+pub mod policy;
+pub mod report;
+mod rewrite;
+mod scrubber;
+
+pub use policy::{Action, DEFAULT_POLICY, Policy, PolicyError};
+pub use report::ScrubReport;
+pub use scrubber::Scrubber;

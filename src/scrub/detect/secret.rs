@@ -59,6 +59,15 @@ fn validate_json(text: &str, span: Range<usize>) -> Option<Range<usize>> {
     (!super::is_token_pseudonym(value)).then_some(start..start + value.len())
 }
 
+/// True when a JSON key or parameter name names a secret (`password`, `csrf_token`, ...).
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    static RE: std::sync::OnceLock<regex_automata::meta::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex_automata::meta::Regex::new(&format!("^{NAMES}$")).expect("secret names compile")
+    })
+    .is_match(name)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
