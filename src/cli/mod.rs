@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
+mod keygen;
+mod scrub;
+
 /// How a command that ran to the end finished.
 #[allow(dead_code)] // constructed by the commands as they land
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +35,13 @@ enum Command {
     /// Turn request logs (CSV, Parquet, JSONL, CLF, HAR) into a canonical, scrubbed trace.
     Ingest(NotBuilt),
     /// Scrub an existing trace with a policy.
-    Scrub(NotBuilt),
+    Scrub(scrub::Args),
     /// Audit a trace for residual personal data (exit 1 on any hit).
-    Check(NotBuilt),
+    Check(check::Args),
     /// Show a trace's schema, size, time span, rate and top endpoints.
     Inspect(NotBuilt),
     /// Write a new random scrub key.
-    Keygen(NotBuilt),
+    Keygen(keygen::Args),
     /// Run sandbox stub services.
     Stub(NotBuilt),
     /// Replay a trace against a target and write a run.
@@ -74,10 +78,10 @@ fn not_built(name: &str) -> anyhow::Result<Exit> {
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Ingest(_) => not_built("ingest"),
-        Command::Scrub(_) => not_built("scrub"),
-        Command::Check(_) => not_built("check"),
+        Command::Scrub(a) => scrub::run(a),
+        Command::Check(a) => check::run(a),
         Command::Inspect(_) => not_built("inspect"),
-        Command::Keygen(_) => not_built("keygen"),
+        Command::Keygen(a) => keygen::run(a),
         Command::Stub(_) => not_built("stub"),
         Command::Replay(_) => not_built("replay"),
         Command::Scorecard(_) => not_built("scorecard"),

@@ -23,3 +23,4 @@ mod scrubber;
 pub use policy::{Action, DEFAULT_POLICY, Policy, PolicyError};
 pub use report::ScrubReport;
 pub use scrubber::Scrubber;
+pub mod check;

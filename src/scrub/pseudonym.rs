@@ -234,7 +234,7 @@ impl Pseudonymizer {
             .collect()
     }
 
-    fn ipv4(&self, ip: Ipv4Addr) -> Ipv4Addr {
+    pub(crate) fn ipv4(&self, ip: Ipv4Addr) -> Ipv4Addr {
         let h = self.digest(Entity::Detected(Detector::Ipv4), &ip.octets(), 0);
         Ipv4Addr::new(0xf0 | (h[0] & 0x0f), h[1], h[2], h[3])
     }
