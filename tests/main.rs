@@ -2,6 +2,8 @@
 //! library end to end; servers bind `127.0.0.1:0`.
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
+//! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 
 mod cli;
+mod ingest;
 mod util;

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use esr::ingest::{Format as InputFormat, ReadOptions, parse_map, read_input};
 use esr::scrub::check::{Against, CheckOptions, check_trace, parse_range};
-use esr::trace::TraceReader;
 
 use super::Exit;
 
@@ -32,6 +32,12 @@ pub struct Args {
     /// Extra IPv4 range for the reversal self-test to enumerate (CIDR, repeatable).
     #[arg(long = "reversal-range", value_name = "CIDR")]
     reversal_range: Vec<String>,
+    /// Format of the raw input: auto, csv, parquet, jsonl, clf or har.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    against_format: InputFormat,
+    /// Column mapping of the raw input, as for `esr ingest --map`.
+    #[arg(long, value_name = "MAP")]
+    map: Vec<String>,
     /// Policy that says which raw columns and headers hold identifiers (for `--against`).
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -55,7 +61,14 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             .push(parse_range(r).map_err(|m| anyhow::anyhow!("--reversal-range {m}"))?);
     }
     let mut against = match &a.against {
-        Some(raw) => Some(load_raw(raw, a.policy.as_deref())?),
+        Some(raw) => {
+            let read = ReadOptions {
+                format: a.against_format,
+                map: parse_map(&a.map)?,
+                ..Default::default()
+            };
+            Some(load_raw(raw, &read, a.policy.as_deref())?)
+        }
         None => None,
     };
     let report = check_trace(&a.trace, &opts, against.as_mut())?;
@@ -70,13 +83,29 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
     })
 }
 
-/// Reads the raw input and collects its sensitive values.
-fn load_raw(raw: &std::path::Path, policy: Option<&std::path::Path>) -> anyhow::Result<Against> {
+/// Reads the raw input (any format `esr ingest` reads) and collects its sensitive values. Bad
+/// rows are skipped and counted: they never reach a trace.
+fn load_raw(
+    raw: &std::path::Path,
+    read: &ReadOptions,
+    policy: Option<&std::path::Path>,
+) -> anyhow::Result<Against> {
     let policy = super::scrub::load_policy(policy)?;
-    let reader = TraceReader::open(raw)?;
+    let reader = read_input(raw, read)?;
     let mut against = Against::new(policy, reader.extra_columns());
-    for rec in reader.records()? {
-        against.add(&rec?);
+    let mut skipped = 0u64;
+    for row in reader {
+        match row {
+            Ok(rec) => against.add(&rec),
+            Err(e) if e.fatal => return Err(e.into()),
+            Err(_) => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        eprintln!(
+            "note: {skipped} rows of `{}` could not be read and were not searched for",
+            raw.display()
+        );
     }
     against.prepare();
     Ok(against)

@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod demo;
+mod ingest;
+mod inspect;
 mod keygen;
 mod scrub;
 
@@ -33,13 +36,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Turn request logs (CSV, Parquet, JSONL, CLF, HAR) into a canonical, scrubbed trace.
-    Ingest(NotBuilt),
+    Ingest(ingest::Args),
     /// Scrub an existing trace with a policy.
     Scrub(scrub::Args),
     /// Audit a trace for residual personal data (exit 1 on any hit).
     Check(check::Args),
     /// Show a trace's schema, size, time span, rate and top endpoints.
-    Inspect(NotBuilt),
+    Inspect(inspect::Args),
     /// Write a new random scrub key.
     Keygen(keygen::Args),
     /// Run sandbox stub services.
@@ -53,7 +56,7 @@ enum Command {
     /// Replay one schedule against a baseline and a candidate and diff their answers.
     Compare(NotBuilt),
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
-    Demo(NotBuilt),
+    Demo(demo::Args),
     /// Validate, generate or run synthetic scenarios.
     Scenario(NotBuilt),
     /// Serve the HTTP API and the console.
@@ -77,17 +80,17 @@ fn not_built(name: &str) -> anyhow::Result<Exit> {
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Ingest(_) => not_built("ingest"),
+        Command::Ingest(a) => ingest::run(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Check(a) => check::run(a),
-        Command::Inspect(_) => not_built("inspect"),
+        Command::Inspect(a) => inspect::run(a),
         Command::Keygen(a) => keygen::run(a),
         Command::Stub(_) => not_built("stub"),
         Command::Replay(_) => not_built("replay"),
         Command::Scorecard(_) => not_built("scorecard"),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),
-        Command::Demo(_) => not_built("demo"),
+        Command::Demo(a) => demo::run(a),
         Command::Scenario(_) => not_built("scenario"),
         Command::Serve(_) => not_built("serve"),
         Command::Runs(_) => not_built("runs"),

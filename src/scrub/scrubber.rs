@@ -423,7 +423,7 @@ mod tests {
         let rep = s.report_handle().lock().unwrap().clone().unwrap();
         assert_eq!(rep.rows, 1);
         assert_eq!(rep.detected["path"]["email"], 1);
-        assert_eq!(rep.detected["body"]["ssn"], 1);
+        assert_eq!(rep.detected["body"]["secret"], 1); // `"ssn": ...` names its value
         assert_eq!(rep.hashed["session"], 1);
         assert_eq!(rep.hashed["client_ip"], 1);
         assert_eq!(rep.headers["authorization"], 1);

@@ -1,5 +1,8 @@
 //! Values of secret-named parameters: `?password=...`, `&api_key=...`, `"token": "..."` in a
-//! JSON text. The hit is the value only; the name stays so the request still replays.
+//! JSON text, and of fields that name an account (`account`, `routing`, `iban`, `ssn`, `cvv`):
+//! bank account numbers have no checksum a detector could use, their name is the evidence.
+//! The hit is the value only; the name stays so the request still replays. JSON numbers are
+//! not covered (quoted strings only).
 
 use std::ops::Range;
 
@@ -7,7 +10,7 @@ use super::{Detector, Rule};
 
 /// Parameter names whose value is a secret, with an optional `prefix_` (`csrf_token`,
 /// `x-api-key`).
-const NAMES: &str = r"(?:[A-Za-z0-9]+[_\-])?(?i:password|passwd|pwd|passcode|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|session[_\-]?id|sessionid|signature|otp|pin)";
+const NAMES: &str = r"(?:[A-Za-z0-9]+[_\-])?(?i:password|passwd|pwd|passcode|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|session[_\-]?id|sessionid|signature|otp|pin|cvv|cvc|ssn|iban|acct|account|account[_\-]?(?:number|no|id)|routing[_\-]?(?:number|no)?|card[_\-]?number)";
 
 pub(super) fn rules() -> Vec<Rule> {
     vec![
