@@ -440,7 +440,10 @@ fn scrubbing_is_required_unless_no_scrub() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o).1;
-    assert!(err.contains("esr keygen -o FILE") && err.contains("--ephemeral-key"), "{err}");
+    assert!(
+        err.contains("esr keygen -o FILE") && err.contains("--ephemeral-key"),
+        "{err}"
+    );
     assert!(!out.exists());
 }
 

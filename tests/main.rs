@@ -3,7 +3,10 @@
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
+//! - `scrub`: detector evaluation, ingest -> check, leak proof, reversal self-test, key linkage,
+//!   no raw value in any output of any command.
 
 mod cli;
 mod ingest;
+mod scrub;
 mod util;

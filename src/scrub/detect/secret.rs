@@ -30,7 +30,7 @@ pub(super) fn rules() -> Vec<Rule> {
 // Patterns are built once (the automaton is built once per process), so leaking the two
 // strings is bounded.
 fn const_format_query() -> &'static str {
-    Box::leak(format!(r"{NAMES}=[^&\s#;,]+").into_boxed_str())
+    Box::leak(format!(r"{NAMES}=[^&\s#;,/?]+").into_boxed_str())
 }
 
 fn const_format_json() -> &'static str {
