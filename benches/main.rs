@@ -3,7 +3,17 @@
 use criterion::{criterion_group, criterion_main};
 
 mod ingest;
+mod replay;
+mod tap;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read, ingest::csv_and_parquet);
+criterion_group!(
+    benches,
+    trace::write_and_read,
+    ingest::csv_and_parquet,
+    tap::record,
+    replay::schedule,
+    replay::dispatch,
+    replay::tap
+);
 criterion_main!(benches);

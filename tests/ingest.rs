@@ -429,7 +429,9 @@ fn failed_ingest_leaves_no_trace_and_says_so() {
 fn scrubbing_is_required_unless_no_scrub() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t.parquet");
+    // Scrubbing is the default and needs a key: without one esr says how to get one.
     let o = esr()
+        .env_remove("ESR_SCRUB_KEY")
         .arg("ingest")
         .arg(fx("good.csv"))
         .arg("-o")
@@ -437,7 +439,11 @@ fn scrubbing_is_required_unless_no_scrub() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("--no-scrub"), "{}", text(&o).1);
+    let err = text(&o).1;
+    assert!(
+        err.contains("esr keygen -o FILE") && err.contains("--ephemeral-key"),
+        "{err}"
+    );
     assert!(!out.exists());
 }
 
