@@ -2,7 +2,8 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod stub;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read);
+criterion_group!(benches, trace::write_and_read, stub::per_request);
 criterion_main!(benches);
