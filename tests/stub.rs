@@ -344,6 +344,17 @@ async fn faults_start_and_stop_on_the_scaled_timeline() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("ACH_DOWN"));
+    // A replay that starts 100 s after the stub moves the clock start: the window follows.
+    let r = c
+        .post(format!("{}/__esr/clock", stub.url()))
+        .body(format!(r#"{{"start_unix_ms":{}}}"#, t0 / 1000 + 100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(status_at(500.0).await, 200);
+    assert_eq!(status_at(550.0).await, 503);
+    assert_eq!(status_at(700.0).await, 200);
     stub.shutdown().await;
 }
 
@@ -449,7 +460,14 @@ async fn routes_built_from_a_trace_answer_with_its_statuses_and_latencies() {
             ts_us: 1_000_500 + i64::from(i) * 1000,
             method: "POST".into(),
             path: "/login".into(),
-            host: Some("auth.sandbox".into()),
+            host: Some(
+                if i % 2 == 0 {
+                    "auth.sandbox"
+                } else {
+                    "auth2.sandbox"
+                }
+                .into(),
+            ),
             status: Some(201),
             latency_ms: None,
             ..TraceRecord::default()
@@ -460,9 +478,17 @@ async fn routes_built_from_a_trace_answer_with_its_statuses_and_latencies() {
 
     let t = from_trace(&path).unwrap();
     assert_eq!(t.rows, 400);
-    assert_eq!(t.without_latency, 1, "POST /login has no recorded latency");
+    assert_eq!(t.without_latency, 2, "POST /login has no recorded latency");
     let names: Vec<String> = t.config.routes.iter().map(|r| r.display_name()).collect();
-    assert_eq!(names, ["POST /login@auth.sandbox", "GET /users/{id}"]);
+    // Hosts are kept only where they tell two endpoints apart.
+    assert_eq!(
+        names,
+        [
+            "POST /login@auth.sandbox",
+            "POST /login@auth2.sandbox",
+            "GET /users/{id}"
+        ]
+    );
 
     let stub = StubServer::spawn(t.config).await.unwrap();
     let c = client();

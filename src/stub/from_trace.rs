@@ -54,6 +54,13 @@ pub fn from_trace(path: &Path) -> Result<FromTrace, StubError> {
             e.latencies.push(l);
         }
     }
+    // A host is kept on a route only where it tells endpoints apart (the same method and
+    // template under several hosts): a replay sent to one address with `--host-map` may not
+    // carry the original Host, and a route tied to it needlessly would fall to the catch-all.
+    let mut hosts_per: HashMap<(String, String), usize> = HashMap::new();
+    for (m, _, p) in endpoints.keys() {
+        *hosts_per.entry((m.clone(), p.clone())).or_default() += 1;
+    }
     let mut keys: Vec<_> = endpoints.keys().cloned().collect();
     // Literal routes before parameter routes, so `/users/me` is not taken by `/users/{id}`.
     keys.sort_by_key(|(m, h, p)| (p.matches("{id}").count(), p.clone(), m.clone(), h.clone()));
@@ -68,7 +75,9 @@ pub fn from_trace(path: &Path) -> Result<FromTrace, StubError> {
             continue;
         }
         let mut r = RouteConfig::new(&method, &pattern);
-        r.host = host;
+        if hosts_per[&(method.clone(), template.clone())] > 1 {
+            r.host = host;
+        }
         r.status_mix = e
             .statuses
             .iter()

@@ -219,6 +219,7 @@ fn app(shared: Arc<Shared>) -> Router {
         .route("/__esr/metrics", get(metrics_text))
         .route("/__esr/stats", get(stats_json))
         .route("/__esr/faults", get(faults_get).post(faults_post))
+        .route("/__esr/clock", axum::routing::post(clock_post))
         .fallback(stub)
         .with_state(shared)
 }
@@ -480,6 +481,37 @@ async fn faults_get(State(sh): State<Arc<Shared>>) -> Response {
     axum::Json(sh.board.to_json()).into_response()
 }
 
+/// `POST /__esr/clock` with `{"start_unix_ms": N}`: moves the fault clock's start, so a
+/// replay that starts later than the stub can line the windows up with its own clock.
+async fn clock_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SetClock {
+        start_unix_ms: i64,
+    }
+    match serde_json::from_slice::<SetClock>(&body) {
+        Ok(c) => {
+            sh.board
+                .set_start_unix_us(c.start_unix_ms.saturating_mul(1000));
+            axum::Json(sh.board.to_json()).into_response()
+        }
+        Err(e) => problem(
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"start_unix_ms\": <unix ms>}}: {e}"),
+        ),
+    }
+}
+
+fn problem(status: StatusCode, detail: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::json!({"title": "bad admin request", "status": status.as_u16(), "detail": detail})
+            .to_string(),
+    )
+        .into_response()
+}
+
 /// `POST /__esr/faults` with `{"name": "ACH_DOWN", "active": true|false|null}`: on, off, or
 /// back to its schedule. Answers with the fault list.
 async fn faults_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
@@ -489,15 +521,6 @@ async fn faults_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> 
         name: String,
         active: Option<bool>,
     }
-    let problem = |status: StatusCode, detail: String| {
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            serde_json::json!({"title": "bad fault switch", "status": status.as_u16(), "detail": detail})
-                .to_string(),
-        )
-            .into_response()
-    };
     let sw: Switch = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
