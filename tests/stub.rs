@@ -335,6 +335,24 @@ async fn faults_start_and_stop_on_the_scaled_timeline() {
     assert_eq!(status_at(5000.0).await, 503);
     assert_eq!(switch(serde_json::Value::Null).await, 200);
     assert_eq!(status_at(5000.0).await, 200);
+    // The hand-switched stretch is reported as a window of its own, for the scorecard.
+    let (_, doc) = get_text(&c, &format!("{}/__esr/faults", stub.url())).await;
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let sw = &doc["faults"][1];
+    assert_eq!(
+        (sw["name"].as_str(), sw["manual"].as_bool()),
+        (Some("ACH_DOWN"), Some(true))
+    );
+    assert_eq!(
+        (sw["at_s"].as_f64(), sw["for_s"].as_f64()),
+        (Some(500.0), Some(4500.0))
+    );
+    assert_eq!(sw["active"], false);
+    assert!(
+        doc["config_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
     // An unknown name is refused, naming the faults there are.
     let r = c
         .post(format!("{}/__esr/faults", stub.url()))

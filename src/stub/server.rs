@@ -80,6 +80,8 @@ struct Shared {
     board: FaultBoard,
     metrics: Metrics,
     rng: Mutex<SmallRng>,
+    /// `sha256:` and 16 hex digits of the config as JSON, so runs can tell stubs apart.
+    digest: String,
 }
 
 /// Per-connection switch a fault handler pulls to reset or hang its connection.
@@ -124,6 +126,7 @@ impl StubServer {
             )));
         }
         let mut plan = compile::compile(&config, &opts.source)?;
+        let digest = config_digest(&config);
         if plan.catch_all {
             plan.routes.push(compile::catch_all_route());
         }
@@ -159,6 +162,7 @@ impl StubServer {
             order,
             board,
             metrics,
+            digest,
         });
         let router = app(shared.clone());
         let task = tokio::spawn(accept_loop(listener, router, stop_rx));
@@ -474,11 +478,27 @@ async fn metrics_text(State(sh): State<Arc<Shared>>) -> Response {
 }
 
 async fn stats_json(State(sh): State<Arc<Shared>>) -> Response {
-    axum::Json(sh.metrics.stats_json()).into_response()
+    let mut doc = sh.metrics.stats_json();
+    doc["config_digest"] = sh.digest.clone().into();
+    axum::Json(doc).into_response()
 }
 
 async fn faults_get(State(sh): State<Arc<Shared>>) -> Response {
-    axum::Json(sh.board.to_json()).into_response()
+    axum::Json(faults_doc(&sh)).into_response()
+}
+
+fn faults_doc(sh: &Shared) -> serde_json::Value {
+    let mut doc = sh.board.to_json();
+    doc["config_digest"] = sh.digest.clone().into();
+    doc
+}
+
+fn config_digest(config: &StubConfig) -> String {
+    use sha2::Digest as _;
+    let json = serde_json::to_vec(config).unwrap_or_default();
+    let d = sha2::Sha256::digest(&json);
+    let hex: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// `POST /__esr/clock` with `{"start_unix_ms": N}`: moves the fault clock's start, so a
@@ -493,7 +513,7 @@ async fn clock_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> R
         Ok(c) => {
             sh.board
                 .set_start_unix_us(c.start_unix_ms.saturating_mul(1000));
-            axum::Json(sh.board.to_json()).into_response()
+            axum::Json(faults_doc(&sh)).into_response()
         }
         Err(e) => problem(
             StatusCode::BAD_REQUEST,
@@ -541,5 +561,5 @@ async fn faults_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> 
             ),
         );
     }
-    axum::Json(sh.board.to_json()).into_response()
+    axum::Json(faults_doc(&sh)).into_response()
 }
