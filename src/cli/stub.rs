@@ -144,7 +144,7 @@ fn load(a: &Args) -> anyhow::Result<(StubConfig, String)> {
 }
 
 fn route_table(routes: &[Route]) -> String {
-    let mut out = format!("  {:<36} {:<34} {}\n", "ROUTE", "LATENCY", "ANSWER");
+    let mut out = format!("  {:<36} {:<40} {}\n", "ROUTE", "LATENCY", "ANSWER");
     for r in routes {
         let name = if r.name == "catch-all" {
             "* /* (catch-all)".to_string()
@@ -170,7 +170,7 @@ fn route_table(routes: &[Route]) -> String {
         if r.error_rate > 0.0 {
             answer.push_str(&format!(", {} % {}", r.error_rate * 100.0, r.error_status));
         }
-        out.push_str(&format!("  {name:<36} {latency:<34} {answer}\n"));
+        out.push_str(&format!("  {name:<36} {latency:<40} {answer}\n"));
     }
     out
 }
