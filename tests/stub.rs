@@ -747,6 +747,39 @@ async fn cli_serves_a_config_file_and_schedules_faults() {
     assert_eq!((s, b.as_str()), (200, "{}"));
 }
 
+#[tokio::test]
+async fn cli_start_at_lines_the_fault_clock_up_with_a_replay() {
+    // A replay that started 16 minutes ago: "15m for 5m" is in progress now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = (now - 16 * 60).to_string();
+    let stub = start_cli(&[
+        "--preset",
+        "hms",
+        "--listen",
+        "127.0.0.1:0",
+        "--fault",
+        "ACH_DOWN@15m+5m",
+        "--start-at",
+        &start,
+    ]);
+    let c = client();
+    let r = c
+        .post(format!("{}/ach/transfer", stub.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let (_, doc) = get_text(&c, &format!("{}/__esr/faults", stub.1)).await;
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(
+        doc["clock_start_unix_ms"].as_i64(),
+        Some((now as i64 - 960) * 1000)
+    );
+}
+
 #[test]
 fn cli_refuses_a_non_loopback_address_without_allow_remote() {
     let out = esr()
