@@ -36,6 +36,14 @@ struct Endpoint {
 /// Reads `path` and builds one route per `(method, host, endpoint)`.
 pub fn from_trace(path: &Path) -> Result<FromTrace, StubError> {
     let reader = TraceReader::open(path)?;
+    if !reader.meta().is_scrubbed() {
+        // Route paths are printed and served in metrics labels; ids are folded, but other
+        // segments are the trace's own text.
+        tracing::warn!(
+            "the trace was not scrubbed: route paths come from it as they are (ids folded); \
+             scrub it first with `esr scrub` if it may hold personal data"
+        );
+    }
     let mut endpoints: HashMap<(String, Option<String>, String), Endpoint> = HashMap::new();
     let mut rows = 0u64;
     for rec in reader.records()? {
