@@ -3,7 +3,8 @@
 # (apt-get install -y nginx wrk) and `cargo build --release --bin esr --example stub_accuracy`.
 #   1. Zero-latency throughput: wrk against nginx (one worker) and the stub's catch-all,
 #      alternating, ROUNDS rounds each, in the same run.
-#   2. Latency accuracy: a fixed 2,000 req/s on the hms preset's 50–250 ms route.
+#   2. Latency accuracy: a fixed 2,000 req/s on the hms preset's 50–250 ms route, with the
+#      stub's timer thread and then with tokio's timer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -30,3 +31,9 @@ $ESR stub --preset hms --listen 127.0.0.1:18083 >/dev/null &
 stub_pid=$!
 sleep 1
 $ACC http://127.0.0.1:18083 POST /fetch_premium "${RATE:-2000}" "${SECS:-20}"
+kill $stub_pid; wait $stub_pid 2>/dev/null || true
+echo "-- same, sleeping on tokio's timer instead of the stub's timer thread:"
+$ESR stub --preset hms --listen 127.0.0.1:18084 --tokio-timer >/dev/null &
+stub_pid=$!
+sleep 1
+$ACC http://127.0.0.1:18084 POST /fetch_premium "${RATE:-2000}" "${SECS:-20}"

@@ -45,6 +45,9 @@ pub struct Args {
     /// Answer 404 to requests no route matches, instead of 200 `{}`.
     #[arg(long)]
     no_catch_all: bool,
+    /// Sleep on tokio's 1 ms timer instead of the precise timer thread (for comparison).
+    #[arg(long, hide = true)]
+    tokio_timer: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<Exit> {
@@ -71,6 +74,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         speed: a.speed,
         start_unix_us,
         source: source.clone(),
+        tokio_timer: a.tokio_timer,
         ..StubOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -46,6 +46,9 @@ pub struct StubOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the config came from, for error messages.
     pub source: String,
+    /// Wait out injected latency on tokio's timer (1 ms ticks) instead of the stub's own
+    /// timer thread; kept to measure the difference.
+    pub tokio_timer: bool,
 }
 
 impl Default for StubOptions {
@@ -57,6 +60,7 @@ impl Default for StubOptions {
             start_unix_us: None,
             clock: Arc::new(SystemClock),
             source: "<config>".into(),
+            tokio_timer: false,
         }
     }
 }
@@ -80,6 +84,7 @@ struct Shared {
     board: FaultBoard,
     metrics: Metrics,
     rng: Mutex<SmallRng>,
+    tokio_timer: bool,
     /// `sha256:` and 16 hex digits of the config as JSON, so runs can tell stubs apart.
     digest: String,
 }
@@ -162,6 +167,7 @@ impl StubServer {
             order,
             board,
             metrics,
+            tokio_timer: opts.tokio_timer,
             digest,
         });
         let router = app(shared.clone());
@@ -388,7 +394,11 @@ async fn stub(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     if !injected.is_zero() {
         // The deadline counts from when the request arrived, so work done before the sleep
         // is absorbed by it instead of added to it.
-        sleep_until(started + injected).await;
+        if sh.tokio_timer {
+            tokio::time::sleep_until((started + injected).into()).await;
+        } else {
+            sleep_until(started + injected).await;
+        }
     }
     let mut resp = respond(route, status, &params);
     let overhead = started.elapsed().saturating_sub(injected);
