@@ -4,6 +4,7 @@ use criterion::{criterion_group, criterion_main};
 
 mod ingest;
 mod replay;
+mod stub;
 mod tap;
 mod trace;
 
@@ -14,6 +15,7 @@ criterion_group!(
     tap::record,
     replay::schedule,
     replay::dispatch,
-    replay::tap
+    replay::tap,
+    stub::per_request,
 );
 criterion_main!(benches);
