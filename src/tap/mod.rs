@@ -32,6 +32,18 @@ use crate::outcome::{ErrorKind, Outcome};
 /// A request sent more than this long after its due time is a late start (10 ms).
 pub const LATE_START_US: i64 = 10_000;
 
+/// Moves a finished temp file into place, readable by others like any file the user writes
+/// (temp files are created owner-only), so a report can be served or shared.
+pub(crate) fn persist_readable(temp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    temp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
 /// Errors of the tap. Messages name the file; they never quote a request's data.
 #[derive(Debug, thiserror::Error)]
 pub enum TapError {
