@@ -172,6 +172,20 @@ pub struct TapSummary {
     pub series: Series,
 }
 
+impl TapSummary {
+    /// Adds another run's summary: counts summed, HDR histograms merged exactly, series
+    /// bucket by bucket. For shards of one replay, which share the run clock.
+    pub fn merge(&mut self, other: &TapSummary) -> Result<(), TapError> {
+        self.counts.merge(&other.counts);
+        for (k, c) in &other.endpoints {
+            self.endpoints.entry(k.clone()).or_default().merge(c);
+        }
+        self.histograms.merge(&other.histograms)?;
+        self.series.merge(&other.series);
+        Ok(())
+    }
+}
+
 /// The metrics tap of one run. Lives on the aggregator task; not shared.
 pub struct Tap {
     run_dir: PathBuf,
