@@ -2,8 +2,16 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod replay;
 mod tap;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read, tap::record);
+criterion_group!(
+    benches,
+    trace::write_and_read,
+    tap::record,
+    replay::schedule,
+    replay::dispatch,
+    replay::tap
+);
 criterion_main!(benches);

@@ -2,8 +2,16 @@
 //! library end to end; servers bind `127.0.0.1:0`.
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
+//! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
+//! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
+//!   routes from a trace, metrics, `esr stub`.
 //! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
+//! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
+//!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics).
 
 mod cli;
+mod ingest;
+mod replay;
 mod scorecard;
+mod stub;
 mod util;

@@ -8,7 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod ingest;
+mod inspect;
+mod replay;
 mod scorecard;
+mod stub;
 
 /// How a command that ran to the end finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,19 +35,19 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Turn request logs (CSV, Parquet, JSONL, CLF, HAR) into a canonical, scrubbed trace.
-    Ingest(NotBuilt),
+    Ingest(ingest::Args),
     /// Scrub an existing trace with a policy.
     Scrub(NotBuilt),
     /// Audit a trace for residual personal data (exit 1 on any hit).
     Check(NotBuilt),
     /// Show a trace's schema, size, time span, rate and top endpoints.
-    Inspect(NotBuilt),
+    Inspect(inspect::Args),
     /// Write a new random scrub key.
     Keygen(NotBuilt),
     /// Run sandbox stub services.
-    Stub(NotBuilt),
+    Stub(stub::Args),
     /// Replay a trace against a target and write a run.
-    Replay(NotBuilt),
+    Replay(Box<replay::Args>),
     /// Print or write a stored run's scorecard.
     Scorecard(scorecard::Args),
     /// Compare two runs with confidence intervals and a verdict.
@@ -50,7 +55,7 @@ enum Command {
     /// Replay one schedule against a baseline and a candidate and diff their answers.
     Compare(NotBuilt),
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
-    Demo(NotBuilt),
+    Demo(demo::Args),
     /// Validate, generate or run synthetic scenarios.
     Scenario(NotBuilt),
     /// Serve the HTTP API and the console.
@@ -74,17 +79,17 @@ fn not_built(name: &str) -> anyhow::Result<Exit> {
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Ingest(_) => not_built("ingest"),
+        Command::Ingest(a) => ingest::run(a),
         Command::Scrub(_) => not_built("scrub"),
         Command::Check(_) => not_built("check"),
-        Command::Inspect(_) => not_built("inspect"),
+        Command::Inspect(a) => inspect::run(a),
         Command::Keygen(_) => not_built("keygen"),
-        Command::Stub(_) => not_built("stub"),
-        Command::Replay(_) => not_built("replay"),
+        Command::Stub(a) => stub::run(a),
         Command::Scorecard(a) => scorecard::run(a),
+        Command::Replay(a) => replay::run(*a),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),
-        Command::Demo(_) => not_built("demo"),
+        Command::Demo(a) => demo::run(a),
         Command::Scenario(_) => not_built("scenario"),
         Command::Serve(_) => not_built("serve"),
         Command::Runs(_) => not_built("runs"),

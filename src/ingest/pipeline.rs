@@ -1,0 +1,264 @@
+//! The ingest pipeline: read every input, map, validate, transform, sort, write atomically.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::input::{InputReader, read_input};
+use super::sort::{DEFAULT_BUDGET, Sorter};
+use super::timestamp::TsUnit;
+use super::{Format, IngestError, ReadOptions, RowError};
+use crate::trace::{RecordTransform, TraceRecord, TraceWriter};
+
+/// What to do with a bad row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Stop at the first bad row (exit 2); no trace is written.
+    #[default]
+    Fail,
+    /// Write the row's number and reason to `TRACE.rejects.csv` and go on.
+    Quarantine,
+}
+
+impl FromStr for OnError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fail" => Ok(OnError::Fail),
+            "quarantine" => Ok(OnError::Quarantine),
+            _ => Err(format!(
+                "`{s}` is not an error policy; use fail or quarantine"
+            )),
+        }
+    }
+}
+
+/// Settings of one ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// How the inputs are read.
+    pub read: ReadOptions,
+    /// What to do with a bad row.
+    pub on_error: OnError,
+    /// Estimated bytes of records held in memory before a sorted run is spilled to disk.
+    pub sort_budget: usize,
+    /// Where spill files go (a temp folder is made inside); `None` means beside the output,
+    /// on the same disk as the trace rather than a possibly memory-backed `/tmp`.
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            read: ReadOptions::default(),
+            on_error: OnError::Fail,
+            sort_budget: DEFAULT_BUDGET,
+            spill_dir: None,
+        }
+    }
+}
+
+/// Counts for one input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputCount {
+    /// The input file.
+    pub path: PathBuf,
+    /// The format read.
+    pub format: Format,
+    /// Data rows read.
+    pub rows_in: u64,
+    /// Rows set aside as bad.
+    pub rejected: u64,
+    /// The epoch unit detected for its timestamps, if any.
+    pub ts_unit: Option<TsUnit>,
+}
+
+/// What an ingest did. Always `rows_in == rows_out + rows_rejected`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestReport {
+    /// Data rows read over all inputs.
+    pub rows_in: u64,
+    /// Rows written to the trace.
+    pub rows_out: u64,
+    /// Rows set aside (quarantine).
+    pub rows_rejected: u64,
+    /// The epoch unit detected for the timestamps (the first input's that had one).
+    pub ts_unit: Option<TsUnit>,
+    /// Per-input counts, in the order given.
+    pub inputs: Vec<InputCount>,
+    /// The trace's extra columns (after the transform).
+    pub extra_columns: Vec<String>,
+    /// Sorted runs spilled to disk (0 when the input fit the memory budget).
+    pub spilled_runs: usize,
+    /// The rejects file, written with `--on-error quarantine`.
+    pub rejects: Option<PathBuf>,
+}
+
+/// `TRACE.rejects.csv` beside the trace: `out.parquet` → `out.rejects.csv`.
+pub fn rejects_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trace".into());
+    output.with_file_name(format!("{stem}.rejects.csv"))
+}
+
+struct Rejects {
+    path: PathBuf,
+    w: csv::Writer<std::fs::File>,
+}
+
+impl Rejects {
+    fn create(path: PathBuf) -> Result<Self, IngestError> {
+        let err = |e: csv::Error| IngestError::Rejects {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let mut w = csv::Writer::from_path(&path).map_err(err)?;
+        w.write_record(["file", "row", "line", "column", "reason"])
+            .map_err(err)?;
+        Ok(Rejects { path, w })
+    }
+
+    fn add(&mut self, e: &RowError) -> Result<(), IngestError> {
+        let line = e.line.map(|l| l.to_string()).unwrap_or_default();
+        self.w
+            .write_record([
+                e.file.display().to_string().as_str(),
+                &e.row.to_string(),
+                &line,
+                e.column.as_deref().unwrap_or(""),
+                &e.problem,
+            ])
+            .map_err(|err| IngestError::Rejects {
+                path: self.path.clone(),
+                reason: err.to_string(),
+            })
+    }
+}
+
+/// Reads `inputs`, maps and validates every row, applies `transform` to each row before it is
+/// buffered or spilled, sorts by `ts` (stable) and writes the trace to `output` atomically.
+///
+/// The transform's `begin` gets the union of the inputs' extra columns (headers are read
+/// first) and its `meta` goes into the trace's metadata, with `esr.ingest.*` entries.
+pub fn ingest(
+    inputs: &[PathBuf],
+    output: &Path,
+    opts: &IngestOptions,
+    mut transform: Box<dyn RecordTransform>,
+) -> Result<IngestReport, IngestError> {
+    if inputs.is_empty() {
+        return Err(IngestError::NoInputs);
+    }
+    let mut readers: Vec<InputReader> = inputs
+        .iter()
+        .map(|p| read_input(p, &opts.read))
+        .collect::<Result<_, _>>()?;
+    let mut union: Vec<String> = Vec::new();
+    for r in &readers {
+        for c in r.extra_columns() {
+            if !union.contains(c) {
+                union.push(c.clone());
+            }
+        }
+    }
+    let out_extra = transform.begin(&union).map_err(IngestError::Transform)?;
+    let mut writer = TraceWriter::create(output, out_extra.clone())?;
+    let spill_parent = match &opts.spill_dir {
+        Some(d) => d.clone(),
+        None => match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+    };
+    let mut sorter = Sorter::new(opts.sort_budget, out_extra.len(), &spill_parent);
+    let mut rejects = match opts.on_error {
+        OnError::Quarantine => Some(Rejects::create(rejects_path(output))?),
+        OnError::Fail => None,
+    };
+    let mut counts = Vec::with_capacity(readers.len());
+    let mut rows_in = 0u64;
+    let mut rejected = 0u64;
+    for reader in readers.iter_mut() {
+        // Where each of this input's extra columns sits in the union.
+        let slots: Vec<usize> = reader
+            .extra_columns()
+            .iter()
+            .map(|c| union.iter().position(|u| u == c).expect("in the union"))
+            .collect();
+        let identity = slots.len() == union.len() && slots.iter().enumerate().all(|(i, s)| i == *s);
+        let mut count = InputCount {
+            path: reader.path().to_path_buf(),
+            format: reader.format(),
+            rows_in: 0,
+            rejected: 0,
+            ts_unit: None,
+        };
+        for item in reader.by_ref() {
+            rows_in += 1;
+            count.rows_in += 1;
+            match item {
+                Ok(mut rec) => {
+                    if !identity {
+                        rec.extra = place(std::mem::take(&mut rec.extra), &slots, union.len());
+                    }
+                    transform.apply(&mut rec);
+                    sorter.push(rec)?;
+                }
+                Err(e) if e.fatal => return Err(IngestError::Unreadable { error: e, rows_in }),
+                Err(e) => match &mut rejects {
+                    Some(rj) => {
+                        rj.add(&e)?;
+                        rejected += 1;
+                        count.rejected += 1;
+                    }
+                    None => return Err(IngestError::BadRow { error: e, rows_in }),
+                },
+            }
+        }
+        count.ts_unit = reader.detected_ts_unit();
+        counts.push(count);
+    }
+    let spilled_runs = sorter.spilled_runs();
+    sorter
+        .finish(|r: &TraceRecord| writer.write(r))?
+        .map_err(IngestError::Trace)?;
+    let mut meta = transform.meta();
+    let ts_unit = counts.iter().find_map(|c| c.ts_unit);
+    let other = &mut meta.other;
+    other.insert("esr.ingest.rows_in".into(), rows_in.to_string());
+    other.insert("esr.ingest.rejected".into(), rejected.to_string());
+    other.insert("esr.ingest.inputs".into(), inputs.len().to_string());
+    if let Some(u) = ts_unit {
+        other.insert("esr.ingest.ts_unit".into(), format!("{u} (detected)"));
+    } else if let Some(u) = opts.read.ts_unit {
+        other.insert("esr.ingest.ts_unit".into(), format!("{u} (given)"));
+    }
+    if let Some(rj) = &mut rejects {
+        rj.w.flush().map_err(|e| IngestError::Rejects {
+            path: rj.path.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    let rows_out = writer.finish(meta)?;
+    debug_assert_eq!(rows_in, rows_out + rejected);
+    Ok(IngestReport {
+        rows_in,
+        rows_out,
+        rows_rejected: rejected,
+        ts_unit,
+        inputs: counts,
+        extra_columns: out_extra,
+        spilled_runs,
+        rejects: rejects.map(|r| r.path),
+    })
+}
+
+/// Moves an input's extra values into the union's order (missing columns are null).
+fn place(values: Vec<Option<String>>, slots: &[usize], width: usize) -> Vec<Option<String>> {
+    let mut out = vec![None; width];
+    for (v, &s) in values.into_iter().zip(slots) {
+        out[s] = v;
+    }
+    out
+}
