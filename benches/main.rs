@@ -10,6 +10,7 @@ criterion_group!(
     benches,
     trace::write_and_read,
     tap::record,
+    tap::stream,
     replay::schedule,
     replay::dispatch,
     replay::tap
