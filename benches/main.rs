@@ -13,6 +13,7 @@ criterion_group!(
     trace::write_and_read,
     ingest::csv_and_parquet,
     tap::record,
+    tap::stream,
     replay::schedule,
     replay::dispatch,
     replay::tap,
