@@ -22,7 +22,6 @@ mod ssn;
 use std::ops::Range;
 
 pub(crate) use card::luhn_valid;
-pub(crate) use iban::mod97_valid;
 pub(crate) use jwt::MARKER_HEADER as JWT_MARKER_HEADER;
 pub(crate) use secret::is_secret_name;
 
