@@ -650,14 +650,19 @@ fn demo_ingests_and_inspects_the_embedded_sample_from_any_folder() {
     let o = run_in(dir.path(), &["demo"]);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("NOT anonymized"), "{stdout}");
     assert!(
         stdout.contains("rows in 1515 = out 1515 + rejected 0"),
         "{stdout}"
     );
+    assert!(stdout.contains("scrubbed   yes"), "{stdout}");
     assert!(stdout.contains("POST /fetch_premium"), "{stdout}");
-    assert_eq!(
-        records(&dir.path().join("esr-data/demo/trace.parquet")).len(),
-        1515
-    );
+    let trace = dir.path().join("esr-data/demo/trace.parquet");
+    assert!(TraceReader::open(&trace).unwrap().meta().is_scrubbed());
+    let recs = records(&trace);
+    assert_eq!(recs.len(), 1515);
+    // No raw email of the sample survives in the demo trace.
+    for r in &recs {
+        let email = r.extra[0].as_deref().unwrap_or("");
+        assert!(!email.ends_with("@example.com"), "a raw email survived");
+    }
 }

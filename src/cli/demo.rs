@@ -1,10 +1,11 @@
-//! `esr demo`: the pipeline on the embedded sample trace. For now: ingest and inspect.
+//! `esr demo`: the pipeline on the embedded sample trace. For now: ingest with scrubbing
+//! (an ephemeral key) and inspect.
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
 use esr::ingest::{IngestOptions, ingest, inspect};
-use esr::trace::NoTransform;
+use esr::scrub::{Policy, ScrubKey, Scrubber};
 
 use super::Exit;
 use super::inspect::emit;
@@ -12,7 +13,7 @@ use super::inspect::emit;
 /// The sample log shipped in `traces/`, embedded so the demo runs from any folder.
 const SAMPLE_CSV: &str = include_str!("../../traces/flood_rerate.csv");
 
-/// Run the whole job on the embedded sample (today: ingest and inspect).
+/// Run the whole job on the embedded sample (today: ingest with scrubbing, and inspect).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Data folder; the demo writes into `DATA/demo/`.
@@ -33,18 +34,24 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         s,
         "== esr demo: flood-zone re-rating rehearsal (synthetic sample, no real personal data)"
     );
-    let _ = writeln!(s, "== 1. ingest {} -> {}", raw.display(), trace.display());
     let _ = writeln!(
         s,
-        "   scrubbing is not built yet in this build, so the demo writes its trace as \
-         `--no-scrub` would: NOT anonymized (the sample's identifiers are all synthetic)"
+        "== 1. ingest and scrub {} -> {}",
+        raw.display(),
+        trace.display()
+    );
+    let _ = writeln!(
+        s,
+        "   default policy, ephemeral key (pseudonyms do not link to any other run)"
     );
     emit(&s);
+    let scrubber = Scrubber::new(Policy::default(), &ScrubKey::ephemeral());
+    let handle = scrubber.report_handle();
     let report = ingest(
         std::slice::from_ref(&raw),
         &trace,
         &IngestOptions::default(),
-        Box::new(NoTransform),
+        Box::new(scrubber),
     )?;
     let mut s = String::new();
     let _ = writeln!(
@@ -52,12 +59,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         "   rows in {} = out {} + rejected {}",
         report.rows_in, report.rows_out, report.rows_rejected
     );
+    if let Some(r) = handle.lock().ok().and_then(|mut r| r.take()) {
+        s.push_str(&r.summary());
+    }
     let _ = writeln!(s, "== 2. inspect {}", trace.display());
     s.push_str(&super::inspect::text(&inspect(&trace, 10)?));
-    let _ = writeln!(
-        s,
-        "== not built yet in this build: scrub, check, replay, scorecard"
-    );
     emit(&s);
     Ok(Exit::Ok)
 }
