@@ -57,6 +57,9 @@ pub struct ReplayOptions {
     pub command: Vec<String>,
     /// Show progress (bar or log lines).
     pub progress: bool,
+    /// Residual personal data found in the trace by a check run before the replay (the
+    /// demo's `esr check`); 0 when none was run.
+    pub compliance_hits: u64,
 }
 
 /// A finished (or interrupted) replay.
@@ -267,7 +270,7 @@ pub async fn replay(
             .as_ref()
             .map(|s| s.fault_windows(start_unix_us))
             .unwrap_or_default(),
-        compliance_hits: 0,
+        compliance_hits: opts.compliance_hits,
         esq_rule_violations: 0,
         stub_overhead_ms: stub_end.and_then(|s| s.overhead),
         queued: report.queued,
