@@ -6,7 +6,9 @@ use anyhow::Context;
 use esr::ingest::{
     Format, IngestOptions, IngestReport, OnError, ReadOptions, TsUnit, ingest, parse_map,
 };
+use esr::scrub::{ScrubReport, Scrubber};
 use esr::trace::{NoTransform, RecordTransform};
+use std::sync::{Arc, Mutex};
 
 use super::Exit;
 
@@ -39,6 +41,12 @@ pub struct Args {
     /// Write the trace without scrubbing personal data. The output is NOT anonymized.
     #[arg(long)]
     pub no_scrub: bool,
+    /// Scrub policy (TOML); without it the safe default policy applies
+    /// (`esr scrub --print-default-policy` prints it).
+    #[arg(long, conflicts_with = "no_scrub")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: super::scrub::KeyArgs,
     /// Memory for sorting, in MiB, before sorted runs spill to disk.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub sort_memory_mb: usize,
@@ -47,15 +55,20 @@ pub struct Args {
     pub sort_memory_bytes: Option<usize>,
 }
 
-/// The per-record transform for this run. The only place that decides about scrubbing.
-fn transform(args: &Args) -> anyhow::Result<Box<dyn RecordTransform>> {
+/// Where the scrubber publishes its report once the trace is written.
+type ReportHandle = Arc<Mutex<Option<ScrubReport>>>;
+
+/// The per-record transform for this run. The only place that decides about scrubbing:
+/// scrubbing is the default, and needs a key.
+fn transform(args: &Args) -> anyhow::Result<(Box<dyn RecordTransform>, Option<ReportHandle>)> {
     if args.no_scrub {
-        return Ok(Box::new(NoTransform));
+        return Ok((Box::new(NoTransform), None));
     }
-    anyhow::bail!(
-        "scrubbing is not built yet in this build of esr, and esr does not write an \
-         unscrubbed trace unless asked; pass `--no-scrub` to write one that is NOT anonymized"
-    )
+    let policy = super::scrub::load_policy(args.policy.as_deref())?;
+    let key = args.key.key()?;
+    let scrubber = Scrubber::new(policy, &key);
+    let handle = scrubber.report_handle();
+    Ok((Box::new(scrubber), Some(handle)))
 }
 
 fn delimiter(d: &Option<String>) -> anyhow::Result<Option<u8>> {
@@ -84,11 +97,17 @@ pub fn options(args: &Args) -> anyhow::Result<IngestOptions> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let transform = transform(&args)?;
+    let (transform, scrub_report) = transform(&args)?;
     let opts = options(&args)?;
     let report = ingest(&args.inputs, &args.output, &opts, transform)
         .with_context(|| format!("ingest into `{}` failed", args.output.display()))?;
     super::inspect::emit(&report_text(&report, &args));
+    if let Some(handle) = scrub_report {
+        let scrubbed = handle.lock().ok().and_then(|mut r| r.take());
+        if let Some(r) = scrubbed {
+            super::scrub::write_report(&r, &args.output)?;
+        }
+    }
     Ok(Exit::Ok)
 }
 

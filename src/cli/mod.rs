@@ -8,11 +8,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod demo;
 mod ingest;
 mod inspect;
+mod keygen;
 mod replay;
 mod scorecard;
+mod scrub;
 mod stub;
 
 /// How a command that ran to the end finished.
@@ -37,13 +40,13 @@ enum Command {
     /// Turn request logs (CSV, Parquet, JSONL, CLF, HAR) into a canonical, scrubbed trace.
     Ingest(ingest::Args),
     /// Scrub an existing trace with a policy.
-    Scrub(NotBuilt),
+    Scrub(scrub::Args),
     /// Audit a trace for residual personal data (exit 1 on any hit).
-    Check(NotBuilt),
+    Check(check::Args),
     /// Show a trace's schema, size, time span, rate and top endpoints.
     Inspect(inspect::Args),
     /// Write a new random scrub key.
-    Keygen(NotBuilt),
+    Keygen(keygen::Args),
     /// Run sandbox stub services.
     Stub(stub::Args),
     /// Replay a trace against a target and write a run.
@@ -80,13 +83,13 @@ fn not_built(name: &str) -> anyhow::Result<Exit> {
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Ingest(a) => ingest::run(a),
-        Command::Scrub(_) => not_built("scrub"),
-        Command::Check(_) => not_built("check"),
+        Command::Scrub(a) => scrub::run(a),
+        Command::Check(a) => check::run(a),
         Command::Inspect(a) => inspect::run(a),
-        Command::Keygen(_) => not_built("keygen"),
         Command::Stub(a) => stub::run(a),
         Command::Scorecard(a) => scorecard::run(a),
         Command::Replay(a) => replay::run(*a),
+        Command::Keygen(a) => keygen::run(a),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),
         Command::Demo(a) => demo::run(a),

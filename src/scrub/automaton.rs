@@ -1,0 +1,122 @@
+//! One multi-pattern automaton over every detector's candidate pattern.
+//!
+//! A value is scanned once, left to right: the automaton reports the leftmost candidate and
+//! which pattern matched; the rule's validator confirms it (and may narrow it). When it does
+//! not, the other patterns are tried anchored at the same byte (a Luhn-invalid card may still
+//! be a phone number), and failing that the scan moves on by one character. Candidates are rare
+//! in ordinary text, so the common case is one DFA pass and no allocation.
+
+use std::sync::OnceLock;
+
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
+
+use super::detect::{Hit, Rule, rules};
+
+/// The compiled rules.
+pub(crate) struct Automaton {
+    all: Regex,
+    each: Vec<Regex>,
+    rules: Vec<Rule>,
+}
+
+/// The process-wide automaton, built on first use.
+pub(crate) fn shared() -> &'static Automaton {
+    static SHARED: OnceLock<Automaton> = OnceLock::new();
+    SHARED.get_or_init(Automaton::build)
+}
+
+impl Automaton {
+    fn build() -> Automaton {
+        let rules = rules();
+        let patterns: Vec<&str> = rules.iter().map(|r| r.pattern).collect();
+        // The patterns are constants of this crate: failing to compile them is a bug.
+        let all = Regex::new_many(&patterns).expect("detector patterns compile");
+        let each = patterns
+            .iter()
+            .map(|p| Regex::new(p).expect("detector pattern compiles"))
+            .collect();
+        Automaton { all, each, rules }
+    }
+
+    /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
+    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = self.all.search(&Input::new(text).range(at..)) else {
+                break;
+            };
+            let start = m.start();
+            let first = m.pattern().as_usize();
+            let mut found = (self.rules[first].validate)(text, m.range()).map(|span| (first, span));
+            if found.is_none() {
+                found = self.try_others(text, start, first);
+            }
+            match found {
+                Some((rule, span)) => {
+                    hits.push(Hit {
+                        detector: self.rules[rule].detector,
+                        start: span.start,
+                        end: span.end,
+                    });
+                    at = span.end.max(start + 1);
+                }
+                None => at = start + text[start..].chars().next().map_or(1, char::len_utf8),
+            }
+            while !text.is_char_boundary(at) {
+                at += 1;
+            }
+        }
+    }
+
+    fn try_others(
+        &self,
+        text: &str,
+        start: usize,
+        skip: usize,
+    ) -> Option<(usize, std::ops::Range<usize>)> {
+        self.each.iter().enumerate().find_map(|(i, re)| {
+            if i == skip {
+                return None;
+            }
+            let m = re.search(&Input::new(text).range(start..).anchored(Anchored::Yes))?;
+            (self.rules[i].validate)(text, m.range()).map(|span| (i, span))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::detect::{Detector, scan};
+
+    #[test]
+    fn finds_several_kinds_in_one_value() {
+        let text =
+            "jane@example.com paid with 4111 1111 1111 1111 from 10.1.2.3, call 415-555-2671";
+        let kinds: Vec<_> = scan(text).into_iter().map(|h| h.detector).collect();
+        assert_eq!(
+            kinds,
+            [
+                Detector::Email,
+                Detector::Card,
+                Detector::Ipv4,
+                Detector::Phone
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_candidate_falls_back_to_another_rule() {
+        // 12 digits with a bad Luhn are not a card, but `+1 415 555 2671` is still a phone.
+        let hits = scan("tel +1 415 555 2671");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].detector, Detector::Phone);
+    }
+
+    #[test]
+    fn plain_text_has_no_hits() {
+        assert!(scan("/fetch_premium?zone=AE&page=2").is_empty());
+        assert!(scan("").is_empty());
+        assert!(scan("héllo wörld ✓ 12:30").is_empty());
+    }
+}

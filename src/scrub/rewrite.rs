@@ -1,0 +1,424 @@
+//! Rewriting one value: free text, a path with its query, a JSON object of headers, a body.
+//! Every function returns `None` when nothing changed, so clean values cost no allocation.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::automaton;
+use super::detect::{Detector, DetectorSet, Hit, is_secret_name};
+use super::policy::{Action, Policy};
+use super::pseudonym::Pseudonymizer;
+
+/// Hits per detector, indexed by `Detector as usize`.
+pub(crate) type Counts = [u64; Detector::ALL.len()];
+
+/// Rewrites values with one pseudonymizer and allow-list.
+pub(crate) struct Rewriter {
+    pub ps: Pseudonymizer,
+    allow: HashSet<String>,
+    hits: Vec<Hit>,
+}
+
+impl Rewriter {
+    pub fn new(ps: Pseudonymizer, allow: HashSet<String>) -> Rewriter {
+        Rewriter {
+            ps,
+            allow,
+            hits: Vec::new(),
+        }
+    }
+
+    /// Replaces the detected values of `text`.
+    pub fn text(&mut self, text: &str, set: DetectorSet, counts: &mut Counts) -> Option<String> {
+        if set.is_empty() {
+            return None;
+        }
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        automaton::shared().scan(text, &mut hits);
+        let mut out: Option<String> = None;
+        let mut last = 0;
+        for h in &hits {
+            let v = &text[h.span()];
+            if !set.contains(h.detector) || self.allow.contains(v) {
+                continue;
+            }
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
+            o.push_str(&text[last..h.start]);
+            o.push_str(&self.ps.detected(h.detector, v));
+            last = h.end;
+            counts[h.detector as usize] += 1;
+        }
+        self.hits = hits;
+        let mut o = out?;
+        o.push_str(&text[last..]);
+        Some(o)
+    }
+
+    /// Replaces the detected values of a path and query. Percent-encoded text is decoded for
+    /// detection and each replacement is encoded again, so `jane%40example.com` is found and
+    /// the request stays well-formed.
+    pub fn path(&mut self, path: &str, set: DetectorSet, counts: &mut Counts) -> Option<String> {
+        if !path.contains('%') {
+            return self.text(path, set, counts);
+        }
+        let Some((decoded, map)) = percent_decode(path) else {
+            return self.text(path, set, counts);
+        };
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        automaton::shared().scan(&decoded, &mut hits);
+        let mut out: Option<String> = None;
+        let mut last = 0;
+        for h in &hits {
+            let v = &decoded[h.span()];
+            if !set.contains(h.detector) || self.allow.contains(v) {
+                continue;
+            }
+            let (start, end) = (map[h.start], map[h.end]);
+            let o = out.get_or_insert_with(|| String::with_capacity(path.len() + 16));
+            o.push_str(&path[last..start]);
+            let at_encoded = path[start..end].contains("%40");
+            percent_encode_into(&self.ps.detected(h.detector, v), at_encoded, o);
+            last = end;
+            counts[h.detector as usize] += 1;
+        }
+        self.hits = hits;
+        let mut o = out?;
+        o.push_str(&path[last..]);
+        Some(o)
+    }
+
+    /// A whole value's pseudonym, unless the value is allowed.
+    pub fn whole(&mut self, v: &str) -> String {
+        if self.allow.contains(v) {
+            v.to_string()
+        } else {
+            self.ps.whole(v)
+        }
+    }
+
+    /// Rewrites a header object (JSON text) by the policy's header rules. `named` says whether
+    /// the text may contain a header the policy names (a cheap pre-check done by the caller);
+    /// `per_header` counts values replaced per policy-named header (others under `(other)`).
+    pub fn headers(
+        &mut self,
+        text: &str,
+        policy: &Policy,
+        named: bool,
+        set: DetectorSet,
+        counts: &mut Counts,
+        per_header: &mut std::collections::BTreeMap<String, u64>,
+    ) -> Option<String> {
+        let default = policy.defaults.header_action;
+        if !named && default == Action::Detect {
+            // No header with its own rule: only the detectors can change anything.
+            let mut probe = [0u64; Detector::ALL.len()];
+            self.text(text, set, &mut probe)?;
+        }
+        let Ok(mut map) = serde_json::from_str::<serde_json::Map<String, Value>>(text) else {
+            return self.text(text, set, counts);
+        };
+        let mut changed = false;
+        let names: Vec<String> = map.keys().cloned().collect();
+        for name in names {
+            let lower = name.to_ascii_lowercase();
+            let action = policy.header_action(&lower);
+            let label = if policy.headers.contains_key(&lower) {
+                lower.clone()
+            } else {
+                "(other)".to_string()
+            };
+            let Some(Value::String(v)) = map.get(&name).cloned() else {
+                continue;
+            };
+            let new = match action {
+                Action::Keep => None,
+                Action::Drop => {
+                    map.remove(&name);
+                    *per_header.entry(label).or_default() += 1;
+                    changed = true;
+                    continue;
+                }
+                Action::Mask => Some(mask(&v)),
+                Action::Hash => Some(self.hash_header(&lower, &v)),
+                Action::Detect => self.text(&v, set, counts),
+            };
+            if let Some(n) = new
+                && n != v
+            {
+                *per_header.entry(label).or_default() += 1;
+                map.insert(name, Value::String(n));
+                changed = true;
+            }
+        }
+        changed.then(|| serde_json::to_string(&map).expect("a JSON map serializes"))
+    }
+
+    /// The pseudonym of a header value the policy hashes: credentials keep their scheme word,
+    /// cookies keep their names.
+    fn hash_header(&mut self, lower: &str, v: &str) -> String {
+        match lower {
+            "authorization" | "proxy-authorization" => match v.split_once(' ') {
+                Some((scheme, cred)) => {
+                    let cred = cred.trim();
+                    let p = if self.allow.contains(cred) {
+                        cred.to_string()
+                    } else {
+                        self.ps.detected(Detector::Credential, cred)
+                    };
+                    format!("{scheme} {p}")
+                }
+                None => self.whole(v),
+            },
+            "cookie" | "set-cookie" => v
+                .split(';')
+                .enumerate()
+                .map(|(i, part)| match part.split_once('=') {
+                    Some((k, val)) if lower == "cookie" || i == 0 => {
+                        format!("{k}={}", self.whole(val.trim()))
+                    }
+                    _ => part.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
+            _ => self.whole(v),
+        }
+    }
+
+    /// Rewrites a request body. JSON with escape sequences is walked as JSON (decoded, each
+    /// string scrubbed, encoded again); other text is scrubbed in place (where JSON has no
+    /// escapes its text is its value, and in-place keeps the bytes the target saw); form
+    /// bodies are percent-decoded like a query; bytes that are not UTF-8 are left as they are.
+    pub fn body(&mut self, body: &[u8], set: DetectorSet, counts: &mut Counts) -> Option<Vec<u8>> {
+        match std::str::from_utf8(body) {
+            Ok(s) => {
+                let t = s.trim_start();
+                if s.contains('\\')
+                    && (t.starts_with('{') || t.starts_with('['))
+                    && let Ok(mut v) = serde_json::from_str::<Value>(s)
+                {
+                    return self
+                        .json(&mut v, false, set, counts)
+                        .then(|| serde_json::to_vec(&v).expect("JSON serializes"));
+                }
+                if s.contains('%') {
+                    self.path(s, set, counts).map(String::into_bytes)
+                } else {
+                    self.text(s, set, counts).map(String::into_bytes)
+                }
+            }
+            Err(_) => {
+                let mut out = Vec::with_capacity(body.len());
+                let mut changed = false;
+                for chunk in body.utf8_chunks() {
+                    match self.text(chunk.valid(), set, counts) {
+                        Some(t) => {
+                            out.extend_from_slice(t.as_bytes());
+                            changed = true;
+                        }
+                        None => out.extend_from_slice(chunk.valid().as_bytes()),
+                    }
+                    out.extend_from_slice(chunk.invalid());
+                }
+                changed.then_some(out)
+            }
+        }
+    }
+
+    /// Scrubs a JSON value in place; `secret` says the value sits under a secret-named key.
+    fn json(&mut self, v: &mut Value, secret: bool, set: DetectorSet, counts: &mut Counts) -> bool {
+        match v {
+            Value::String(s) if secret && set.contains(Detector::Secret) && !s.is_empty() => {
+                *s = self.ps.detected(Detector::Secret, s);
+                counts[Detector::Secret as usize] += 1;
+                true
+            }
+            Value::String(s) => match self.text(s, set, counts) {
+                Some(n) => {
+                    *s = n;
+                    true
+                }
+                None => false,
+            },
+            Value::Number(n) => {
+                let Some(new) = self.text(&n.to_string(), set, counts) else {
+                    return false;
+                };
+                *v = serde_json::from_str::<serde_json::Number>(&new)
+                    .map_or(Value::String(new), Value::Number);
+                true
+            }
+            Value::Array(a) => {
+                let mut changed = false;
+                for x in a {
+                    changed |= self.json(x, false, set, counts);
+                }
+                changed
+            }
+            Value::Object(m) => {
+                let mut changed = false;
+                let keys: Vec<String> = m.keys().cloned().collect();
+                for k in keys {
+                    let mut x = m.remove(&k).expect("key listed");
+                    changed |= self.json(&mut x, is_secret_name(&k), set, counts);
+                    let k2 = self.text(&k, set, counts);
+                    changed |= k2.is_some();
+                    m.insert(k2.unwrap_or(k), x);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Letters become `x`, digits `0`, everything else stays.
+pub(crate) fn mask(v: &str) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                '0'
+            } else if c.is_alphabetic() {
+                'x'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes. Returns the decoded text and, for each decoded byte offset (and the
+/// end), the offset in `s` it came from; `None` when the result is not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<(String, Vec<usize>)> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut map = Vec::with_capacity(b.len() + 1);
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            map.push(i);
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            map.push(i);
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    map.push(b.len());
+    String::from_utf8(out).ok().map(|d| (d, map))
+}
+
+/// Appends `v` percent-encoded: unreserved characters and `:@()!*,'$` stay (`@` is encoded
+/// when the original had it encoded), the rest become `%XX`.
+fn percent_encode_into(v: &str, at_encoded: bool, out: &mut String) {
+    for &b in v.as_bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b':' | b'(' | b')' | b'!' | b'*' | b',' | b'\'' | b'$'
+            )
+            || (b == b'@' && !at_encoded);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrub::ScrubKey;
+
+    fn rw() -> Rewriter {
+        let key = ScrubKey::from_bytes(b"rewrite test key 0123", "t").unwrap();
+        Rewriter::new(
+            Pseudonymizer::new(&key),
+            HashSet::from(["10.9.9.9".to_string()]),
+        )
+    }
+
+    #[test]
+    fn clean_text_is_not_copied() {
+        let mut c = [0; 10];
+        assert!(
+            rw().text("/fetch_premium?zone=AE", DetectorSet::ALL, &mut c)
+                .is_none()
+        );
+        assert_eq!(c, [0; 10]);
+    }
+
+    #[test]
+    fn percent_encoded_values_are_found_and_reencoded() {
+        let mut r = rw();
+        let mut c = [0; 10];
+        let out = r
+            .path(
+                "/u/jane%40example.com/x?q=a%20b&ip=10.1.2.3",
+                DetectorSet::ALL,
+                &mut c,
+            )
+            .unwrap();
+        assert!(!out.contains("jane") && !out.contains("10.1.2.3"), "{out}");
+        assert!(
+            out.contains("%40d") && out.contains(".invalid/x?q=a%20b&ip=24"),
+            "{out}"
+        );
+        assert_eq!(c[Detector::Email as usize], 1);
+        assert!(percent_decode(&out).is_some());
+    }
+
+    #[test]
+    fn allow_list_and_detector_sets_are_honoured() {
+        let mut r = rw();
+        let mut c = [0; 10];
+        assert!(r.text("from 10.9.9.9", DetectorSet::ALL, &mut c).is_none());
+        let set = DetectorSet::ALL.without(Detector::Ipv4);
+        assert!(r.text("from 10.1.2.3", set, &mut c).is_none());
+    }
+
+    #[test]
+    fn headers_follow_their_rules() {
+        let mut r = rw();
+        let p = Policy::default();
+        let mut c = [0; 10];
+        let mut per = Default::default();
+        let h = r#"{"Authorization":"Bearer abcdefgh12345678","Cookie":"sid=s3cr3t; theme=dark","Accept":"*/*"}"#;
+        let out = r
+            .headers(h, &p, true, DetectorSet::ALL, &mut c, &mut per)
+            .unwrap();
+        assert!(
+            !out.contains("abcdefgh12345678") && !out.contains("s3cr3t"),
+            "{out}"
+        );
+        assert!(out.contains("\"Bearer esr_") && out.contains("sid=esr_") && out.contains("*/*"));
+        assert_eq!(per["authorization"], 1);
+    }
+
+    #[test]
+    fn escaped_json_bodies_are_walked() {
+        let mut r = rw();
+        let mut c = [0; 10];
+        let body =
+            br#"{"note":"mail jane\u0040example.com","password":"p\"w","n":[4111111111111111]}"#;
+        let out = r.body(body, DetectorSet::ALL, &mut c).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(!s.contains("example.com") && !s.contains("p\\\"w"), "{s}");
+        assert_eq!(c[Detector::Email as usize], 1);
+        assert_eq!(c[Detector::Secret as usize], 1);
+        let plain = br#"{"email":"jane@example.com","ok":true}"#;
+        let s = String::from_utf8(r.body(plain, DetectorSet::ALL, &mut c).unwrap()).unwrap();
+        assert!(
+            s.starts_with(r#"{"email":"u"#) && s.ends_with(r#".invalid","ok":true}"#),
+            "{s}"
+        );
+    }
+}
