@@ -10,6 +10,7 @@
 //! [`outcome::Outcome`] (what happened to one replayed request) and [`sensitive::Sensitive`]
 //! (a value that must never be printed).
 
+pub mod diff;
 pub mod ingest;
 pub mod outcome;
 pub mod replay;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod demo;
+mod diff;
 mod ingest;
 mod inspect;
 mod keygen;
@@ -54,7 +55,7 @@ enum Command {
     /// Print or write a stored run's scorecard.
     Scorecard(scorecard::Args),
     /// Compare two runs with confidence intervals and a verdict.
-    Diff(NotBuilt),
+    Diff(diff::Args),
     /// Replay one schedule against a baseline and a candidate and diff their answers.
     Compare(NotBuilt),
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
@@ -90,7 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Scorecard(a) => scorecard::run(a),
         Command::Replay(a) => replay::run(*a),
         Command::Keygen(a) => keygen::run(a),
-        Command::Diff(_) => not_built("diff"),
+        Command::Diff(a) => diff::run(a),
         Command::Compare(_) => not_built("compare"),
         Command::Demo(a) => demo::run(a),
         Command::Scenario(_) => not_built("scenario"),
