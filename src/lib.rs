@@ -10,6 +10,7 @@
 //! [`outcome::Outcome`] (what happened to one replayed request) and [`sensitive::Sensitive`]
 //! (a value that must never be printed).
 
+pub mod compare;
 pub mod diff;
 pub mod ingest;
 pub mod outcome;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod compare;
 mod demo;
 mod diff;
 mod ingest;
@@ -57,7 +58,7 @@ enum Command {
     /// Compare two runs with confidence intervals and a verdict.
     Diff(diff::Args),
     /// Replay one schedule against a baseline and a candidate and diff their answers.
-    Compare(NotBuilt),
+    Compare(Box<compare::Args>),
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
     Demo(demo::Args),
     /// Validate, generate or run synthetic scenarios.
@@ -92,7 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Replay(a) => replay::run(*a),
         Command::Keygen(a) => keygen::run(a),
         Command::Diff(a) => diff::run(a),
-        Command::Compare(_) => not_built("compare"),
+        Command::Compare(a) => compare::run(*a),
         Command::Demo(a) => demo::run(a),
         Command::Scenario(_) => not_built("scenario"),
         Command::Serve(_) => not_built("serve"),
