@@ -2,16 +2,21 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod ingest;
 mod replay;
+mod stub;
 mod tap;
 mod trace;
 
 criterion_group!(
     benches,
     trace::write_and_read,
+    ingest::csv_and_parquet,
     tap::record,
+    tap::stream,
     replay::schedule,
     replay::dispatch,
-    replay::tap
+    replay::tap,
+    stub::per_request,
 );
 criterion_main!(benches);

@@ -68,3 +68,45 @@ pub fn record(c: &mut Criterion) {
     });
     g.finish();
 }
+
+/// A long run streamed through one tap: the 100k template replayed again and again with its
+/// times shifted, so nothing but the tap grows. `ESR_BENCH_TAP_ROWS` sets the rows (default
+/// 1M); with `--profile-time 1` one pass runs, for measuring peak memory with
+/// `/usr/bin/time -v` (a 10M-row run must not hold its rows).
+pub fn stream(c: &mut Criterion) {
+    let rows: u64 = std::env::var("ESR_BENCH_TAP_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let pristine = outcomes(100_000);
+    let span = 100_000 * 200;
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("tap");
+    g.throughput(Throughput::Elements(rows));
+    g.sample_size(10);
+    g.bench_function("stream", |b| {
+        b.iter(|| {
+            // A fresh copy each pass (100k clones: ~1 % of a 1M-row pass).
+            let mut template = pristine.clone();
+            let mut tap = Tap::create(dir.path()).unwrap();
+            let mut done = 0;
+            'outer: for round in 0.. {
+                for o in template.iter_mut() {
+                    if done == rows {
+                        break 'outer;
+                    }
+                    if round > 0 {
+                        o.seq += 100_000;
+                        o.due_us += span;
+                        o.sent_us += span;
+                        o.done_us += span;
+                    }
+                    tap.record(o).unwrap();
+                    done += 1;
+                }
+            }
+            tap.finish().unwrap().counts.requests
+        })
+    });
+    g.finish();
+}

@@ -12,6 +12,7 @@
 //!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics).
 //! - `scrub`: detector evaluation, ingest -> check, leak proof, reversal self-test, key linkage,
 //!   no raw value in any output of any command.
+//! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts, routes from a trace, metrics, `esr stub`.
 
 mod cli;
 mod diff;

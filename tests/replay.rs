@@ -467,3 +467,124 @@ fn live_metrics_are_served_while_the_run_goes() {
     drain.join().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// An esr stub on `127.0.0.1:0`, on its own runtime.
+struct Stub {
+    url: String,
+    handle: Option<esr::stub::StubHandle>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Stub {
+    fn start(config: esr::stub::StubConfig) -> Stub {
+        Stub::start_at(config, None)
+    }
+
+    /// A stub whose fault clock starts at `start_unix_us`.
+    fn start_at(config: esr::stub::StubConfig, start_unix_us: Option<i64>) -> Stub {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let opts = esr::stub::StubOptions {
+            start_unix_us,
+            ..Default::default()
+        };
+        let handle = rt
+            .block_on(esr::stub::StubServer::spawn_with(config, opts))
+            .unwrap();
+        Stub {
+            url: handle.url(),
+            handle: Some(handle),
+            rt,
+        }
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn one_route(f: impl FnOnce(&mut esr::stub::RouteConfig)) -> esr::stub::StubConfig {
+    let mut route = esr::stub::RouteConfig::new("*", "/r/*");
+    f(&mut route);
+    esr::stub::StubConfig {
+        catch_all: true,
+        seed: 7,
+        routes: vec![route],
+        faults: vec![],
+    }
+}
+
+#[test]
+fn against_a_stub_with_10_percent_500s_success_is_90_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(dir.path(), 400, 1_000);
+    let stub = Stub::start(one_route(|r| {
+        r.error_rate = 0.10;
+        r.error_status = 500;
+    }));
+    let out = replay(dir.path(), &trace, &stub.url, &["--rate", "2000"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let card = scorecard(dir.path(), "RUN-0001");
+    let success = card["success_rate"].as_f64().unwrap();
+    let fails = card["status_counts"]["500"].as_u64().unwrap();
+    // The stub draws its errors at random (seeded): 10 % of 400 is 40, give or take.
+    assert!((85.0..=95.0).contains(&success), "success {success}");
+    assert_eq!(success, 100.0 * (400 - fails) as f64 / 400.0);
+    // The stub answered the fault and stats probes, so its overhead is in the scorecard.
+    assert!(card["stub_overhead_ms"].is_object(), "{card}");
+}
+
+#[test]
+fn against_a_stub_with_fixed_100ms_p50_is_100ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(dir.path(), 40, 5_000);
+    let stub = Stub::start(one_route(|r| {
+        r.latency = Some(esr::stub::LatencyConfig::Fixed { ms: 100.0 });
+    }));
+    let out = replay(dir.path(), &trace, &stub.url, &["--threshold", "p50<150ms"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let card = scorecard(dir.path(), "RUN-0001");
+    let p50 = card["latency_ms"]["p50"].as_f64().unwrap();
+    assert!((99.0..130.0).contains(&p50), "p50 {p50}");
+    let out = replay(dir.path(), &trace, &stub.url, &["--threshold", "p50<50ms"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+}
+
+#[test]
+fn a_stub_fault_window_gives_before_during_after_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    // 60 requests over 3 s; the stub fails them with 503 from 1 s to 2 s.
+    let trace = write_trace(dir.path(), 60, 50_000);
+    let mut config = one_route(|_| {});
+    config.faults.push(esr::stub::FaultConfig {
+        name: Some("R_DOWN".into()),
+        route: Some("* /r/*".into()),
+        at: Some("1s".into()),
+        for_: Some("1s".into()),
+        kind: esr::stub::FaultKind::Status,
+        status: 503,
+    });
+    // `--start-at` puts the replay's clock on the stub's fault clock.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+        + 1_500_000;
+    let stub = Stub::start_at(config, Some(start));
+    let start_at = format!("{:.6}", start as f64 / 1e6);
+    let out = replay(dir.path(), &trace, &stub.url, &["--start-at", &start_at]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let card = scorecard(dir.path(), "RUN-0001");
+    let phases = card["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 1, "{card}");
+    assert_eq!(phases[0]["window"], "R_DOWN");
+    let rate = |p: &str| phases[0][p]["success_rate"].as_f64().unwrap();
+    assert!(rate("before") > 90.0 && rate("during") < 20.0 && rate("after") > 90.0);
+}

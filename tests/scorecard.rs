@@ -313,6 +313,18 @@ fn serialized_histograms_are_identical_and_merge_exactly() {
     assert_eq!(merged, sall.histograms);
     assert_eq!(merged, RunHistograms::read(&d.path().join("all")).unwrap());
     assert_eq!(sb.histograms.overall.latency.len(), 2500);
+    // Whole summaries merge too (counts, endpoints, series): the scorecard of two shards is
+    // the scorecard of the whole.
+    let mut sm = sa.clone();
+    sm.merge(&sb).unwrap();
+    assert_eq!(sm.counts, sall.counts);
+    assert_eq!(sm.endpoints, sall.endpoints);
+    assert_eq!(sm.series, sall.series);
+    let c = ctx("RUN-0004", 4000);
+    assert_eq!(
+        scorecard::build(&sm, &c, &[]),
+        scorecard::build(&sall, &c, &[])
+    );
     let bad = RunHistograms::from_json("{\"version\": 9}").unwrap_err();
     assert!(bad.to_string().contains("histogram"), "{bad}");
 }

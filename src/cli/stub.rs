@@ -45,6 +45,9 @@ pub struct Args {
     /// Answer 404 to requests no route matches, instead of 200 `{}`.
     #[arg(long)]
     no_catch_all: bool,
+    /// Sleep on tokio's 1 ms timer instead of the precise timer thread (for comparison).
+    #[arg(long, hide = true)]
+    tokio_timer: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<Exit> {
@@ -71,6 +74,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         speed: a.speed,
         start_unix_us,
         source: source.clone(),
+        tokio_timer: a.tokio_timer,
         ..StubOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -94,7 +98,8 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         }
         println!(
             "admin: GET /__esr/health /__esr/metrics /__esr/stats /__esr/faults; \
-             POST /__esr/faults {{\"name\":..,\"active\":true|false|null}}; Ctrl-C stops"
+             POST /__esr/faults {{\"name\":..,\"active\":true|false|null}}, \
+             POST /__esr/clock {{\"start_unix_ms\":..}}; Ctrl-C stops"
         );
         tokio::signal::ctrl_c()
             .await
@@ -143,7 +148,7 @@ fn load(a: &Args) -> anyhow::Result<(StubConfig, String)> {
 }
 
 fn route_table(routes: &[Route]) -> String {
-    let mut out = format!("  {:<34} {:<32} {}\n", "ROUTE", "LATENCY", "ANSWER");
+    let mut out = format!("  {:<36} {:<40} {}\n", "ROUTE", "LATENCY", "ANSWER");
     for r in routes {
         let name = if r.name == "catch-all" {
             "* /* (catch-all)".to_string()
@@ -169,7 +174,7 @@ fn route_table(routes: &[Route]) -> String {
         if r.error_rate > 0.0 {
             answer.push_str(&format!(", {} % {}", r.error_rate * 100.0, r.error_status));
         }
-        out.push_str(&format!("  {name:<34} {latency:<32} {answer}\n"));
+        out.push_str(&format!("  {name:<36} {latency:<40} {answer}\n"));
     }
     out
 }

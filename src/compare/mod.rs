@@ -251,8 +251,8 @@ pub async fn compare(
     };
     drop(mtx);
 
-    let (jtx, jrx) = mpsc::channel(4096);
-    let (ktx, krx) = mpsc::channel(4096);
+    let (jtx, jrx) = mpsc::channel(16);
+    let (ktx, krx) = mpsc::channel(16);
     let feeder = {
         let targets = Targets::new(bases[0].clone(), Vec::new());
         let path = opts.trace.clone();
@@ -263,19 +263,24 @@ pub async fn compare(
     };
     // Tag each request with its seq, so every side's answer finds its request again.
     let tagger = tokio::spawn(async move {
-        let mut jrx: mpsc::Receiver<replay::Job<reqwest::Request>> = jrx;
-        while let Some(j) = jrx.recv().await {
-            let seq = j.seq;
-            let job = replay::Job {
-                seq,
-                due_us: j.due_us,
-                session: j.session,
-                method: j.method,
-                path: j.path,
-                endpoint: j.endpoint,
-                request: j.request.map(|r| (seq, r)),
-            };
-            if ktx.send(job).await.is_err() {
+        let mut jrx: mpsc::Receiver<Vec<replay::Job<reqwest::Request>>> = jrx;
+        while let Some(batch) = jrx.recv().await {
+            let tagged: Vec<_> = batch
+                .into_iter()
+                .map(|j| {
+                    let seq = j.seq;
+                    replay::Job {
+                        seq,
+                        due_us: j.due_us,
+                        session: j.session,
+                        method: j.method,
+                        path: j.path,
+                        endpoint: j.endpoint,
+                        request: j.request.map(|r| (seq, r)),
+                    }
+                })
+                .collect();
+            if ktx.send(tagged).await.is_err() {
                 break;
             }
         }

@@ -140,8 +140,15 @@ fn charts(o: &mut String, card: &Scorecard) {
         &bands,
     ));
     o.push_str("<h2>Throughput</h2>");
+    // Buckets after the last send hold only completions: drawing them would show the rate
+    // falling to zero at the end of every run.
+    let sending = card
+        .series
+        .iter()
+        .rposition(|p| p.intended > 0 || p.sent > 0)
+        .map_or(0, |i| i + 1);
     let rate = |f: fn(&crate::tap::SeriesPoint) -> u64| -> Vec<(f64, f64)> {
-        card.series
+        card.series[..sending]
             .iter()
             .map(|p| (mid(p), f(p) as f64 / p.width_s.max(1e-9)))
             .collect()

@@ -170,6 +170,6 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ScorecardError> {
         .tempfile_in(dir)
         .map_err(err)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
+    crate::tap::persist_readable(tmp, path).map_err(err)?;
     Ok(())
 }

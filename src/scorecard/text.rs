@@ -23,10 +23,10 @@ pub fn render(card: &Scorecard) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "esr scorecard  {}  {}",
+        "esr scorecard {}{}",
         card.run_id,
         if card.interrupted {
-            "(interrupted)"
+            " (interrupted)"
         } else {
             ""
         }

@@ -5,8 +5,8 @@
 //! or `--start-at` to line it up with a replay's start. The clock itself is injectable
 //! ([`ManualClock`]) so tests move through a 20-minute timeline without waiting.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -72,6 +72,9 @@ pub struct FaultBoard {
     route_hosts: Vec<Option<String>>,
     manual: Vec<AtomicU8>,
     by_route: Vec<Vec<usize>>,
+    /// Manual switch-ons: (fault index, on, off), µs since the epoch; reported as windows so
+    /// a scorecard can split a run around a fault switched by hand.
+    switched: Mutex<Vec<(usize, i64, Option<i64>)>>,
 }
 
 /// What a request's route must do because of an active fault.
@@ -108,6 +111,7 @@ impl FaultBoard {
             route_hosts: routes.iter().map(|r| r.host.clone()).collect(),
             faults,
             by_route,
+            switched: Mutex::new(Vec::new()),
         }
     }
 
@@ -164,14 +168,26 @@ impl FaultBoard {
             Some(false) => MANUAL_OFF,
             None => MANUAL_NONE,
         };
-        let mut found = false;
+        let Some(first) = self.faults.iter().position(|f| f.name == name) else {
+            return false;
+        };
         for (i, f) in self.faults.iter().enumerate() {
             if f.name == name {
                 self.manual[i].store(v, Ordering::SeqCst);
-                found = true;
             }
         }
-        found
+        let now = self.clock.now_unix_us();
+        let mut sw = self.switched.lock().unwrap_or_else(|p| p.into_inner());
+        let open = sw
+            .iter_mut()
+            .find(|(i, _, off)| *i == first && off.is_none());
+        match (on, open) {
+            (Some(true), None) => sw.push((first, now, None)),
+            (Some(true), Some(_)) => {}
+            (_, Some(interval)) => interval.2 = Some(now),
+            (_, None) => {}
+        }
+        true
     }
 
     /// The `GET /__esr/faults` document (see the replay–tap interface).
@@ -209,6 +225,32 @@ impl FaultBoard {
                 })
             })
             .collect();
+        let mut faults = faults;
+        let start = self.start_unix_us();
+        for &(i, on, off) in self
+            .switched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let f = &self.faults[i];
+            // Still on: the window so far, ending now.
+            let end = off.unwrap_or(now).max(on);
+            faults.push(json!({
+                "name": f.name,
+                "route": self.route_names[f.route],
+                "host": self.route_hosts[f.route],
+                "at_s": (on - start) as f64 / 1e6,
+                "for_s": (end - on) as f64 / 1e6,
+                "start_unix_ms": on / 1000,
+                "end_unix_ms": end / 1000,
+                "kind": f.kind,
+                "status": f.status,
+                "active": off.is_none(),
+                "manual": true,
+                "switched": true,
+            }));
+        }
         json!({
             "clock_start_unix_ms": self.start_unix_us() / 1000,
             "speed": self.speed,

@@ -36,6 +36,14 @@ struct Endpoint {
 /// Reads `path` and builds one route per `(method, host, endpoint)`.
 pub fn from_trace(path: &Path) -> Result<FromTrace, StubError> {
     let reader = TraceReader::open(path)?;
+    if !reader.meta().is_scrubbed() {
+        // Route paths are printed and served in metrics labels; ids are folded, but other
+        // segments are the trace's own text.
+        tracing::warn!(
+            "the trace was not scrubbed: route paths come from it as they are (ids folded); \
+             scrub it first with `esr scrub` if it may hold personal data"
+        );
+    }
     let mut endpoints: HashMap<(String, Option<String>, String), Endpoint> = HashMap::new();
     let mut rows = 0u64;
     for rec in reader.records()? {
@@ -54,6 +62,13 @@ pub fn from_trace(path: &Path) -> Result<FromTrace, StubError> {
             e.latencies.push(l);
         }
     }
+    // A host is kept on a route only where it tells endpoints apart (the same method and
+    // template under several hosts): a replay sent to one address with `--host-map` may not
+    // carry the original Host, and a route tied to it needlessly would fall to the catch-all.
+    let mut hosts_per: HashMap<(String, String), usize> = HashMap::new();
+    for (m, _, p) in endpoints.keys() {
+        *hosts_per.entry((m.clone(), p.clone())).or_default() += 1;
+    }
     let mut keys: Vec<_> = endpoints.keys().cloned().collect();
     // Literal routes before parameter routes, so `/users/me` is not taken by `/users/{id}`.
     keys.sort_by_key(|(m, h, p)| (p.matches("{id}").count(), p.clone(), m.clone(), h.clone()));
@@ -68,7 +83,9 @@ pub fn from_trace(path: &Path) -> Result<FromTrace, StubError> {
             continue;
         }
         let mut r = RouteConfig::new(&method, &pattern);
-        r.host = host;
+        if hosts_per[&(method.clone(), template.clone())] > 1 {
+            r.host = host;
+        }
         r.status_mix = e
             .statuses
             .iter()

@@ -120,7 +120,17 @@ impl LatencyModel {
                 mu.exp(),
                 (mu + sigma * Z99).exp()
             ),
-            LatencyModel::Empirical(v) => format!("empirical ({} samples)", v.len()),
+            LatencyModel::Empirical(v) => {
+                let mut s = v.clone();
+                s.sort_by(f64::total_cmp);
+                let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
+                format!(
+                    "empirical p50 {:.1} p99 {:.1} ms (n={})",
+                    q(0.5),
+                    q(0.99),
+                    s.len()
+                )
+            }
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct StubOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the config came from, for error messages.
     pub source: String,
+    /// Wait out injected latency on tokio's timer (1 ms ticks) instead of the stub's own
+    /// timer thread; kept to measure the difference.
+    pub tokio_timer: bool,
 }
 
 impl Default for StubOptions {
@@ -57,6 +60,7 @@ impl Default for StubOptions {
             start_unix_us: None,
             clock: Arc::new(SystemClock),
             source: "<config>".into(),
+            tokio_timer: false,
         }
     }
 }
@@ -80,6 +84,9 @@ struct Shared {
     board: FaultBoard,
     metrics: Metrics,
     rng: Mutex<SmallRng>,
+    tokio_timer: bool,
+    /// `sha256:` and 16 hex digits of the config as JSON, so runs can tell stubs apart.
+    digest: String,
 }
 
 /// Per-connection switch a fault handler pulls to reset or hang its connection.
@@ -124,6 +131,7 @@ impl StubServer {
             )));
         }
         let mut plan = compile::compile(&config, &opts.source)?;
+        let digest = config_digest(&config);
         if plan.catch_all {
             plan.routes.push(compile::catch_all_route());
         }
@@ -159,6 +167,8 @@ impl StubServer {
             order,
             board,
             metrics,
+            tokio_timer: opts.tokio_timer,
+            digest,
         });
         let router = app(shared.clone());
         let task = tokio::spawn(accept_loop(listener, router, stop_rx));
@@ -219,6 +229,7 @@ fn app(shared: Arc<Shared>) -> Router {
         .route("/__esr/metrics", get(metrics_text))
         .route("/__esr/stats", get(stats_json))
         .route("/__esr/faults", get(faults_get).post(faults_post))
+        .route("/__esr/clock", axum::routing::post(clock_post))
         .fallback(stub)
         .with_state(shared)
 }
@@ -383,7 +394,11 @@ async fn stub(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     if !injected.is_zero() {
         // The deadline counts from when the request arrived, so work done before the sleep
         // is absorbed by it instead of added to it.
-        sleep_until(started + injected).await;
+        if sh.tokio_timer {
+            tokio::time::sleep_until((started + injected).into()).await;
+        } else {
+            sleep_until(started + injected).await;
+        }
     }
     let mut resp = respond(route, status, &params);
     let overhead = started.elapsed().saturating_sub(injected);
@@ -473,11 +488,58 @@ async fn metrics_text(State(sh): State<Arc<Shared>>) -> Response {
 }
 
 async fn stats_json(State(sh): State<Arc<Shared>>) -> Response {
-    axum::Json(sh.metrics.stats_json()).into_response()
+    let mut doc = sh.metrics.stats_json();
+    doc["config_digest"] = sh.digest.clone().into();
+    axum::Json(doc).into_response()
 }
 
 async fn faults_get(State(sh): State<Arc<Shared>>) -> Response {
-    axum::Json(sh.board.to_json()).into_response()
+    axum::Json(faults_doc(&sh)).into_response()
+}
+
+fn faults_doc(sh: &Shared) -> serde_json::Value {
+    let mut doc = sh.board.to_json();
+    doc["config_digest"] = sh.digest.clone().into();
+    doc
+}
+
+fn config_digest(config: &StubConfig) -> String {
+    use sha2::Digest as _;
+    let json = serde_json::to_vec(config).unwrap_or_default();
+    let d = sha2::Sha256::digest(&json);
+    let hex: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// `POST /__esr/clock` with `{"start_unix_ms": N}`: moves the fault clock's start, so a
+/// replay that starts later than the stub can line the windows up with its own clock.
+async fn clock_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SetClock {
+        start_unix_ms: i64,
+    }
+    match serde_json::from_slice::<SetClock>(&body) {
+        Ok(c) => {
+            sh.board
+                .set_start_unix_us(c.start_unix_ms.saturating_mul(1000));
+            axum::Json(faults_doc(&sh)).into_response()
+        }
+        Err(e) => problem(
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"start_unix_ms\": <unix ms>}}: {e}"),
+        ),
+    }
+}
+
+fn problem(status: StatusCode, detail: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::json!({"title": "bad admin request", "status": status.as_u16(), "detail": detail})
+            .to_string(),
+    )
+        .into_response()
 }
 
 /// `POST /__esr/faults` with `{"name": "ACH_DOWN", "active": true|false|null}`: on, off, or
@@ -489,15 +551,6 @@ async fn faults_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> 
         name: String,
         active: Option<bool>,
     }
-    let problem = |status: StatusCode, detail: String| {
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            serde_json::json!({"title": "bad fault switch", "status": status.as_u16(), "detail": detail})
-                .to_string(),
-        )
-            .into_response()
-    };
     let sw: Switch = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -518,5 +571,5 @@ async fn faults_post(State(sh): State<Arc<Shared>>, body: axum::body::Bytes) -> 
             ),
         );
     }
-    axum::Json(sh.board.to_json()).into_response()
+    axum::Json(faults_doc(&sh)).into_response()
 }

@@ -21,12 +21,14 @@ pub const HISTOGRAMS_FILE: &str = "histograms.json";
 /// Significant digits kept by every histogram (0.1 % relative precision).
 pub const SIGFIG: u8 = 3;
 
-/// Highest value tracked without resizing (60 s in µs); larger values grow the histogram.
-const HIGH_US: u64 = 60_000_000;
+/// Highest value tracked before the first resize (µs). Histograms start small and grow to the
+/// largest value seen (memory ~ 8 KiB per doubling of the range), so a lateness histogram of
+/// a punctual run stays at ~24 KiB while a latency one reaching 1 s takes ~90 KiB.
+const HIGH_US: u64 = 4096;
 
 /// Endpoints tracked separately; any further endpoint is folded into [`OTHER_ENDPOINT`] so a
 /// trace with unfolded ids cannot make memory grow without bound.
-pub const MAX_ENDPOINTS: usize = 200;
+pub const MAX_ENDPOINTS: usize = 100;
 
 /// The key under which endpoints beyond [`MAX_ENDPOINTS`] are counted.
 pub const OTHER_ENDPOINT: &str = "(other)";

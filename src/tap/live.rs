@@ -256,3 +256,61 @@ impl LiveMetrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tap::test_outcome;
+
+    #[test]
+    fn snapshot_counts_in_flight_and_lateness() {
+        let live = LiveMetrics::new();
+        for _ in 0..5 {
+            live.on_sent();
+        }
+        let mut late = test_outcome(0, 0, 30, 200);
+        late.sent_us = 20_000; // 20 ms late
+        live.on_done(&late);
+        live.on_done(&test_outcome(1, 0, 30, 503));
+        let s = live.snapshot();
+        assert_eq!((s.sent, s.completed, s.errors, s.in_flight), (5, 2, 1, 3));
+        assert!(
+            (s.lateness_p99_ms - 20.0).abs() < 1.3,
+            "{}",
+            s.lateness_p99_ms
+        );
+    }
+
+    #[test]
+    fn prometheus_text_is_well_formed() {
+        let live = LiveMetrics::new();
+        for i in 0..10 {
+            live.on_sent();
+            live.on_done(&test_outcome(i, 0, i as i64 * 30, 200));
+        }
+        let text = live.prometheus_text();
+        let mut families = 0;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                families += 1;
+                assert!(rest.starts_with("esr_"), "{line}");
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("esr_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        assert!(families >= 10);
+        // Cumulative buckets: 0..270 ms; 4 are at or under 100 ms (0, 30, 60, 90).
+        assert!(
+            text.contains("esr_latency_seconds_bucket{le=\"0.1\"} 4"),
+            "{text}"
+        );
+        assert!(text.contains("esr_latency_seconds_count 10"));
+        assert!(text.contains("esr_in_flight 0"));
+        assert!(text.contains("esr_requests_sent_total 10"));
+    }
+}

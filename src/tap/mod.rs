@@ -32,6 +32,18 @@ use crate::outcome::{ErrorKind, Outcome};
 /// A request sent more than this long after its due time is a late start (10 ms).
 pub const LATE_START_US: i64 = 10_000;
 
+/// Moves a finished temp file into place, readable by others like any file the user writes
+/// (temp files are created owner-only), so a report can be served or shared.
+pub(crate) fn persist_readable(temp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    temp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
 /// Errors of the tap. Messages name the file; they never quote a request's data.
 #[derive(Debug, thiserror::Error)]
 pub enum TapError {
@@ -158,6 +170,20 @@ pub struct TapSummary {
     pub histograms: RunHistograms,
     /// Per-second buckets (by due time) for charts and phases.
     pub series: Series,
+}
+
+impl TapSummary {
+    /// Adds another run's summary: counts summed, HDR histograms merged exactly, series
+    /// bucket by bucket. For shards of one replay, which share the run clock.
+    pub fn merge(&mut self, other: &TapSummary) -> Result<(), TapError> {
+        self.counts.merge(&other.counts);
+        for (k, c) in &other.endpoints {
+            self.endpoints.entry(k.clone()).or_default().merge(c);
+        }
+        self.histograms.merge(&other.histograms)?;
+        self.series.merge(&other.series);
+        Ok(())
+    }
 }
 
 /// The metrics tap of one run. Lives on the aggregator task; not shared.

@@ -221,9 +221,9 @@ impl MetricsWriter {
         self.writer
             .close()
             .map_err(|e| parquet_err(&self.path, e))?;
-        self.temp.persist(&self.path).map_err(|e| TapError::Io {
+        super::persist_readable(self.temp, &self.path).map_err(|source| TapError::Io {
             path: self.path.clone(),
-            source: e.error,
+            source,
         })?;
         Ok((self.path, self.rows))
     }

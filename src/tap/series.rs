@@ -204,6 +204,29 @@ impl Series {
         }
     }
 
+    /// Adds another run's buckets (shard merging); both are first brought to the wider of
+    /// the two widths. Runs share the clock's zero, so bucket `i` is the same second in both.
+    pub fn merge(&mut self, other: &Series) {
+        let mut other = other.clone();
+        while self.width_us < other.width_us {
+            self.coarsen();
+        }
+        while other.width_us < self.width_us {
+            other.coarsen();
+        }
+        if other.buckets.len() > self.buckets.len() {
+            self.buckets
+                .resize_with(other.buckets.len(), Bucket::default);
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            a.intended += b.intended;
+            a.sent += b.sent;
+            a.completed += b.completed;
+            a.errors += b.errors;
+            a.latency.merge(&b.latency);
+        }
+    }
+
     /// Counts one request.
     pub fn record(&mut self, due_us: i64, sent_us: i64, done_us: i64, success: bool) {
         let latency = (done_us - due_us).max(0) as u64;
@@ -270,6 +293,24 @@ mod tests {
         assert!((h.quantile(0.5) - 10_000.0).abs() < 700.0);
         assert!((h.quantile(0.99) - 500_000.0).abs() < 35_000.0);
         assert_eq!(MiniHist::default().quantile(0.5), 0.0);
+    }
+
+    #[test]
+    fn merging_equals_recording_everything_in_one() {
+        let (mut a, mut b, mut all) = (Series::default(), Series::default(), Series::default());
+        for i in 0..10_000i64 {
+            let t = i * 997_000; // up to ~2.8 h: `all` and `a` coarsen, `b` may not
+            let part = if i % 3 == 0 { &mut b } else { &mut a };
+            part.record(t, t + 10, t + i * 7, i % 11 != 0);
+            all.record(t, t + 10, t + i * 7, i % 11 != 0);
+        }
+        let mut short = Series::default();
+        short.record(0, 1, 2, true);
+        a.merge(&b);
+        assert_eq!(a, all);
+        short.merge(&all);
+        assert_eq!(short.width_us(), all.width_us());
+        assert_eq!(short.buckets()[0].intended, all.buckets()[0].intended + 1);
     }
 
     #[test]

@@ -8,158 +8,14 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use esr::stub::{
-    FaultConfig, FaultKind, INJECTED_HEADER, LatencyConfig, LatencyModel, ManualClock, RouteConfig,
-    StubConfig, StubOptions, StubServer, Z99, from_trace, hms,
+    FaultConfig, FaultKind, INJECTED_HEADER, LatencyConfig, ManualClock, RouteConfig, StubConfig,
+    StubOptions, StubServer, from_trace, hms,
 };
 use esr::trace::{TraceMeta, TraceRecord, TraceWriter};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
 use crate::util::{esr, root, text};
 
-// ---------------------------------------------------------------------------------------
-// Latency models, sampled directly.
-
-const N: usize = 50_000;
-
-fn samples(c: LatencyConfig, seed: u64) -> Vec<f64> {
-    let m = LatencyModel::from_config(&c).expect("valid model");
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut v: Vec<f64> = (0..N).map(|_| m.sample(&mut rng)).collect();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
-/// Kolmogorov–Smirnov statistic of sorted samples against a CDF.
-fn ks(sorted: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
-    let n = sorted.len() as f64;
-    sorted
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            let f = cdf(x);
-            (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
-        })
-        .fold(0.0, f64::max)
-}
-
-/// The KS critical value at the 0.1 % level: a correct sampler fails it once in a thousand
-/// seeds, and the seeds are fixed.
-fn ks_limit(n: usize) -> f64 {
-    1.95 / (n as f64).sqrt()
-}
-
-/// Standard normal CDF (Abramowitz & Stegun 7.1.26 erf, error below 1.5e-7).
-fn phi(z: f64) -> f64 {
-    let x = z.abs() / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly = t
-        * (0.254_829_592
-            + t * (-0.284_496_736
-                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    let erf = 1.0 - poly * (-x * x).exp();
-    if z >= 0.0 {
-        0.5 * (1.0 + erf)
-    } else {
-        0.5 * (1.0 - erf)
-    }
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-#[test]
-fn fixed_model_is_constant() {
-    let v = samples(LatencyConfig::Fixed { ms: 7.5 }, 1);
-    assert!(v.iter().all(|&x| x == 7.5));
-}
-
-#[test]
-fn uniform_model_fits() {
-    let v = samples(
-        LatencyConfig::Uniform {
-            min_ms: 50.0,
-            max_ms: 250.0,
-        },
-        2,
-    );
-    assert!(v[0] >= 50.0 && v[N - 1] <= 250.0);
-    let d = ks(&v, |x| ((x - 50.0) / 200.0).clamp(0.0, 1.0));
-    assert!(d < ks_limit(N), "KS {d}");
-    // The mean's standard error is 200/sqrt(12)/sqrt(N) ≈ 0.26 ms; allow 4 of them.
-    let mean = v.iter().sum::<f64>() / N as f64;
-    assert!((mean - 150.0).abs() < 1.05, "mean {mean}");
-}
-
-#[test]
-fn normal_model_fits() {
-    let v = samples(
-        LatencyConfig::Normal {
-            mean_ms: 100.0,
-            sd_ms: 15.0,
-        },
-        3,
-    );
-    let d = ks(&v, |x| phi((x - 100.0) / 15.0));
-    assert!(d < ks_limit(N), "KS {d}");
-    let mean = v.iter().sum::<f64>() / N as f64;
-    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (N - 1) as f64).sqrt();
-    assert!(
-        (mean - 100.0).abs() < 4.0 * 15.0 / (N as f64).sqrt(),
-        "mean {mean}"
-    );
-    assert!((sd - 15.0).abs() < 0.3, "sd {sd}");
-}
-
-#[test]
-fn lognormal_model_fits_its_p50_and_p99() {
-    let v = samples(
-        LatencyConfig::Lognormal {
-            p50_ms: 40.0,
-            p99_ms: 400.0,
-        },
-        4,
-    );
-    let (mu, sigma) = (40f64.ln(), (400f64.ln() - 40f64.ln()) / Z99);
-    let d = ks(&v, |x| {
-        if x <= 0.0 {
-            0.0
-        } else {
-            phi((x.ln() - mu) / sigma)
-        }
-    });
-    assert!(d < ks_limit(N), "KS {d}");
-    // Sample quantiles: p50 within 3 %, p99 within 8 % (its standard error here is ~2.5 %).
-    let p50 = quantile(&v, 0.5);
-    let p99 = quantile(&v, 0.99);
-    assert!((p50 / 40.0 - 1.0).abs() < 0.03, "p50 {p50}");
-    assert!((p99 / 400.0 - 1.0).abs() < 0.08, "p99 {p99}");
-}
-
-#[test]
-fn empirical_model_draws_the_recorded_values_evenly() {
-    let recorded = vec![10.0, 20.0, 30.0, 45.0];
-    let v = samples(
-        LatencyConfig::Empirical {
-            samples_ms: recorded.clone(),
-        },
-        5,
-    );
-    let mut chi2 = 0.0;
-    let expected = N as f64 / 4.0;
-    for r in &recorded {
-        let n = v.iter().filter(|&&x| x == *r).count() as f64;
-        chi2 += (n - expected).powi(2) / expected;
-    }
-    assert_eq!(
-        v.iter().filter(|x| !recorded.contains(x)).count(),
-        0,
-        "only recorded values"
-    );
-    // Chi-square with 3 degrees of freedom: 16.27 is the 0.1 % critical value.
-    assert!(chi2 < 16.27, "chi2 {chi2}");
-}
+mod models;
 
 // ---------------------------------------------------------------------------------------
 // Real stubs over loopback.
@@ -218,7 +74,7 @@ async fn hms_preset_answers_its_routes_with_injected_latency_in_bounds() {
 async fn a_sleeping_request_does_not_hold_up_others() {
     let mut cfg = StubConfig::default();
     let mut slow = RouteConfig::new("GET", "/slow");
-    slow.latency = Some(LatencyConfig::Fixed { ms: 1500.0 });
+    slow.latency = Some(LatencyConfig::Fixed { ms: 3000.0 });
     cfg.routes.push(slow);
     let stub = StubServer::spawn(cfg).await.unwrap();
     let c = client();
@@ -227,8 +83,8 @@ async fn a_sleeping_request_does_not_hold_up_others() {
         async move { c.get(url).send().await.unwrap().status() }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    // Twenty quick requests on other connections all finish while the slow one still sleeps.
-    for _ in 0..20 {
+    // Ten quick requests on other connections all finish while the slow one still sleeps.
+    for _ in 0..10 {
         let (s, _) = get_text(&c, &format!("{}/quick", stub.url())).await;
         assert_eq!(s, 200);
     }
@@ -335,6 +191,24 @@ async fn faults_start_and_stop_on_the_scaled_timeline() {
     assert_eq!(status_at(5000.0).await, 503);
     assert_eq!(switch(serde_json::Value::Null).await, 200);
     assert_eq!(status_at(5000.0).await, 200);
+    // The hand-switched stretch is reported as a window of its own, for the scorecard.
+    let (_, doc) = get_text(&c, &format!("{}/__esr/faults", stub.url())).await;
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let sw = &doc["faults"][1];
+    assert_eq!(
+        (sw["name"].as_str(), sw["manual"].as_bool()),
+        (Some("ACH_DOWN"), Some(true))
+    );
+    assert_eq!(
+        (sw["at_s"].as_f64(), sw["for_s"].as_f64()),
+        (Some(500.0), Some(4500.0))
+    );
+    assert_eq!(sw["active"], false);
+    assert!(
+        doc["config_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
     // An unknown name is refused, naming the faults there are.
     let r = c
         .post(format!("{}/__esr/faults", stub.url()))
@@ -344,6 +218,17 @@ async fn faults_start_and_stop_on_the_scaled_timeline() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("ACH_DOWN"));
+    // A replay that starts 100 s after the stub moves the clock start: the window follows.
+    let r = c
+        .post(format!("{}/__esr/clock", stub.url()))
+        .body(format!(r#"{{"start_unix_ms":{}}}"#, t0 / 1000 + 100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(status_at(500.0).await, 200);
+    assert_eq!(status_at(550.0).await, 503);
+    assert_eq!(status_at(700.0).await, 200);
     stub.shutdown().await;
 }
 
@@ -449,7 +334,14 @@ async fn routes_built_from_a_trace_answer_with_its_statuses_and_latencies() {
             ts_us: 1_000_500 + i64::from(i) * 1000,
             method: "POST".into(),
             path: "/login".into(),
-            host: Some("auth.sandbox".into()),
+            host: Some(
+                if i % 2 == 0 {
+                    "auth.sandbox"
+                } else {
+                    "auth2.sandbox"
+                }
+                .into(),
+            ),
             status: Some(201),
             latency_ms: None,
             ..TraceRecord::default()
@@ -460,9 +352,17 @@ async fn routes_built_from_a_trace_answer_with_its_statuses_and_latencies() {
 
     let t = from_trace(&path).unwrap();
     assert_eq!(t.rows, 400);
-    assert_eq!(t.without_latency, 1, "POST /login has no recorded latency");
+    assert_eq!(t.without_latency, 2, "POST /login has no recorded latency");
     let names: Vec<String> = t.config.routes.iter().map(|r| r.display_name()).collect();
-    assert_eq!(names, ["POST /login@auth.sandbox", "GET /users/{id}"]);
+    // Hosts are kept only where they tell two endpoints apart.
+    assert_eq!(
+        names,
+        [
+            "POST /login@auth.sandbox",
+            "POST /login@auth2.sandbox",
+            "GET /users/{id}"
+        ]
+    );
 
     let stub = StubServer::spawn(t.config).await.unwrap();
     let c = client();
@@ -701,6 +601,39 @@ async fn cli_serves_a_config_file_and_schedules_faults() {
     assert!(c.post(format!("{}/pay", stub.1)).send().await.is_err());
     let (s, b) = get_text(&c, &format!("{}/anything", stub.1)).await;
     assert_eq!((s, b.as_str()), (200, "{}"));
+}
+
+#[tokio::test]
+async fn cli_start_at_lines_the_fault_clock_up_with_a_replay() {
+    // A replay that started 16 minutes ago: "15m for 5m" is in progress now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = (now - 16 * 60).to_string();
+    let stub = start_cli(&[
+        "--preset",
+        "hms",
+        "--listen",
+        "127.0.0.1:0",
+        "--fault",
+        "ACH_DOWN@15m+5m",
+        "--start-at",
+        &start,
+    ]);
+    let c = client();
+    let r = c
+        .post(format!("{}/ach/transfer", stub.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let (_, doc) = get_text(&c, &format!("{}/__esr/faults", stub.1)).await;
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(
+        doc["clock_start_unix_ms"].as_i64(),
+        Some((now as i64 - 960) * 1000)
+    );
 }
 
 #[test]
