@@ -410,6 +410,8 @@ fn identical_versions_compare_identical_with_the_random_field_as_noise() {
         assert!(run.join(side).join("scorecard.json").is_file(), "{side}");
     }
     assert!(run.join("comparison.json").is_file());
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("$.request_id (noise)"));
     // And `esr diff` reads the sides like any run.
     let d = diff(
         &dir.path().join("data"),

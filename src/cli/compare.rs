@@ -126,10 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let text = match args.format {
         Format::Text => report.render_text(),
         Format::Json => report.to_json(),
-        Format::Html => report.latency.render_html(
-            &esr::diff::load(&PathBuf::from(&report.dir).join("baseline"))?,
-            &esr::diff::load(&PathBuf::from(&report.dir).join("candidate"))?,
-        ),
+        Format::Html => report.render_html()?,
     };
     emit(&text, args.output.as_deref())?;
     Ok(if args.fail_on_diff && report.differs() {

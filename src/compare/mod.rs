@@ -2,7 +2,7 @@
 //! optionally a second baseline; replays ONE schedule through the replay dispatcher with a
 //! multi-target sender ([`fanout::FanOut`]), so each due request goes to every version at the
 //! same due time; gives a run folder (`baseline/`, `candidate/`, `baseline2/` each with its
-//! `metrics.parquet` and scorecard, plus `comparison.json`) and a [`CompareReport`]: per
+//! `metrics.parquet` and scorecard, plus `comparison.json` and `report.html`) and a [`CompareReport`]: per
 //! endpoint status mismatches, JSON field differences by path with one masked example, noise
 //! fields listed apart, personal data found in each side's responses, latency deltas with
 //! `esr diff`'s statistics, and a verdict.
@@ -13,6 +13,7 @@
 mod analysis;
 mod fanout;
 pub mod fields;
+mod html;
 mod text;
 
 use std::num::NonZeroU32;
@@ -126,6 +127,15 @@ impl CompareReport {
     /// Text for the terminal.
     pub fn render_text(&self) -> String {
         text::render(self)
+    }
+
+    /// A self-contained HTML page (also written as `report.html` in the run folder); the
+    /// side folders give the latency distributions.
+    pub fn render_html(&self) -> Result<String, diff::DiffError> {
+        let dir = PathBuf::from(&self.dir);
+        let b = diff::load(&dir.join("baseline"))?;
+        let c = diff::load(&dir.join("candidate"))?;
+        Ok(html::render(self, &b, &c))
     }
 }
 
@@ -369,10 +379,19 @@ pub async fn compare(
     if body_mismatches > 0 {
         reasons.push(format!("{body_mismatches} responses differ in real fields"));
     }
-    let cand_hits = compliance.get(1).map_or(0, |c| c.hits);
-    if cand_hits > 0 {
+    // A leak is new personal data: detector by detector, more hits than the baseline has.
+    let new_leaks: Vec<String> = compliance[1]
+        .by_detector
+        .iter()
+        .filter_map(|(d, &n)| {
+            let before = compliance[0].by_detector.get(d).copied().unwrap_or(0);
+            (n > before).then(|| format!("{d} +{}", n - before))
+        })
+        .collect();
+    if !new_leaks.is_empty() {
         reasons.push(format!(
-            "{cand_hits} compliance hits in the candidate's responses"
+            "the candidate's responses carry personal data the baseline's do not ({})",
+            new_leaks.join(", ")
         ));
     }
     if latency.verdict == Verdict::Regressed {
@@ -401,7 +420,14 @@ pub async fn compare(
         reasons,
         latency,
     };
-    std::fs::write(folder.dir.join("comparison.json"), report_out.to_json()).map_err(|e| io(&e))?;
+    std::fs::write(folder.dir.join("comparison.json"), report_out.to_json())
+        .and_then(|()| {
+            std::fs::write(
+                folder.dir.join("report.html"),
+                html::render(&report_out, &a, &b),
+            )
+        })
+        .map_err(|e| io(&e))?;
     Ok(report_out)
 }
 

@@ -139,7 +139,7 @@ fn table_row(o: &mut String, e: &EndpointDiff) {
 }
 
 /// The empirical CDF as at most 200 points (latency ms, share %).
-fn cdf_points(sorted: &[f64]) -> Vec<(f64, f64)> {
+pub fn cdf_points(sorted: &[f64]) -> Vec<(f64, f64)> {
     let n = sorted.len();
     if n == 0 {
         return Vec::new();

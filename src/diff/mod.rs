@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::outcome::{ErrorKind, Outcome};
 use crate::tap::{METRICS_FILE, read_outcomes};
+pub use html::cdf_points;
 pub use stats::{DeltaCi, KsTest, ProportionTest};
 
 /// Errors that stop a diff.
