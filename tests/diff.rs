@@ -540,3 +540,45 @@ fn compare_refuses_a_non_loopback_target_before_sending() {
     assert!(text(&out).1.contains("--allow-host"));
     assert!(!dir.path().join("data/runs").exists());
 }
+
+#[test]
+fn ctrl_c_stops_a_compare_and_leaves_a_complete_interrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2,000 requests over 10 s; interrupted after about 1.5 s.
+    let trace = write_trace(dir.path(), "t.parquet", 2000, "a");
+    let (b, c) = (VersionServer::start(V1), VersionServer::start(V1));
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let child = esr()
+        .arg("compare")
+        .arg(&trace)
+        .args(["--baseline", &b.url, "--candidate", &c.url, "--data"])
+        .arg(dir.path().join("data"))
+        .args(["--format", "json"])
+        .env_remove("ESR_DATA")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let r = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    assert_eq!(r["interrupted"], true);
+    let sent = r["requests"].as_u64().unwrap();
+    assert!(sent < 2000, "sent {sent}");
+    // Both sides recorded every request that was sent.
+    let run = PathBuf::from(r["dir"].as_str().unwrap());
+    for side in ["baseline", "candidate"] {
+        let card: Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join(side).join("scorecard.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(card["requests"], sent, "{side}");
+        assert_eq!(card["interrupted"], true, "{side}");
+    }
+}
