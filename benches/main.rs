@@ -2,6 +2,7 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod diff;
 mod ingest;
 mod replay;
 mod stub;
@@ -18,5 +19,7 @@ criterion_group!(
     replay::dispatch,
     replay::tap,
     stub::per_request,
+    diff::bootstrap,
+    diff::field_diff,
 );
 criterion_main!(benches);

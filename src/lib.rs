@@ -10,6 +10,8 @@
 //! [`outcome::Outcome`] (what happened to one replayed request) and [`sensitive::Sensitive`]
 //! (a value that must never be printed).
 
+pub mod compare;
+pub mod diff;
 pub mod ingest;
 pub mod outcome;
 pub mod replay;

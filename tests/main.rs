@@ -2,6 +2,8 @@
 //! library end to end; servers bind `127.0.0.1:0`.
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
+//! - `diff`: `esr diff` of runs against stubs that differ in known ways (unchanged, regressed,
+//!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
 //!   routes from a trace, metrics, `esr stub`.
@@ -13,6 +15,7 @@
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts, routes from a trace, metrics, `esr stub`.
 
 mod cli;
+mod diff;
 mod ingest;
 mod replay;
 mod scorecard;

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod compare;
 mod demo;
+mod diff;
 mod ingest;
 mod inspect;
 mod keygen;
@@ -54,9 +56,9 @@ enum Command {
     /// Print or write a stored run's scorecard.
     Scorecard(scorecard::Args),
     /// Compare two runs with confidence intervals and a verdict.
-    Diff(NotBuilt),
+    Diff(diff::Args),
     /// Replay one schedule against a baseline and a candidate and diff their answers.
-    Compare(NotBuilt),
+    Compare(Box<compare::Args>),
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
     Demo(demo::Args),
     /// Validate, generate or run synthetic scenarios.
@@ -90,8 +92,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Scorecard(a) => scorecard::run(a),
         Command::Replay(a) => replay::run(*a),
         Command::Keygen(a) => keygen::run(a),
-        Command::Diff(_) => not_built("diff"),
-        Command::Compare(_) => not_built("compare"),
+        Command::Diff(a) => diff::run(a),
+        Command::Compare(a) => compare::run(*a),
         Command::Demo(a) => demo::run(a),
         Command::Scenario(_) => not_built("scenario"),
         Command::Serve(_) => not_built("serve"),

@@ -180,9 +180,16 @@ impl HttpClient {
 
     /// Sends one request and hashes the body as it streams in.
     pub async fn execute(&self, req: reqwest::Request) -> Reply {
+        self.execute_keeping(req, 0).await.0
+    }
+
+    /// Like [`HttpClient::execute`], and also keeps the first `keep` bytes of the body (for
+    /// `esr compare`, which diffs the bodies of two versions).
+    pub async fn execute_keeping(&self, req: reqwest::Request, keep: usize) -> (Reply, Vec<u8>) {
+        let mut kept = Vec::new();
         let mut resp = match self.client.execute(req).await {
             Ok(r) => r,
-            Err(e) => return Reply::failed(kind_of(&e, ErrorKind::Other)),
+            Err(e) => return (Reply::failed(kind_of(&e, ErrorKind::Other)), kept),
         };
         let status = resp.status().as_u16();
         let mut hasher = Sha256::new();
@@ -192,21 +199,24 @@ impl HttpClient {
                 Ok(Some(chunk)) => {
                     bytes += chunk.len() as u64;
                     hasher.update(&chunk);
+                    let room = keep.saturating_sub(kept.len()).min(chunk.len());
+                    kept.extend_from_slice(&chunk[..room]);
                 }
                 Ok(None) => break,
                 Err(e) => {
                     let mut r = Reply::failed(kind_of(&e, ErrorKind::Body));
                     r.bytes = bytes;
-                    return r;
+                    return (r, kept);
                 }
             }
         }
-        Reply {
+        let reply = Reply {
             status,
             error: None,
             bytes,
             body_sha256: Some(hasher.finalize().into()),
-        }
+        };
+        (reply, kept)
     }
 }
 

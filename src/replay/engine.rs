@@ -316,9 +316,9 @@ fn aggregate(mut tap: Tap, mut rx: mpsc::Receiver<Outcome>) -> Result<TapSummary
 /// Runs the dispatch loop on a thread of its own with a current-thread runtime for its
 /// timer: its precise sleeps then block nothing else, and requests run on the caller's
 /// runtime (`Dispatcher::spawner`).
-async fn run_on_own_thread(
-    d: Dispatcher<HttpClient>,
-    jobs: mpsc::Receiver<Vec<super::Job<reqwest::Request>>>,
+pub async fn run_on_own_thread<T: super::Transport>(
+    d: Dispatcher<T>,
+    jobs: mpsc::Receiver<Vec<super::Job<T::Request>>>,
     outcomes: mpsc::Sender<Outcome>,
     stop: watch::Receiver<bool>,
 ) -> Result<DispatchReport, ReplayError> {

@@ -21,9 +21,10 @@ mod stubinfo;
 
 pub use client::{HttpClient, Reply, Targets, Transport};
 pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
-pub use engine::{ReplayOptions, ReplayResult, replay};
+pub use engine::{ReplayOptions, ReplayResult, replay, run_on_own_thread};
 pub use feed::{Scan, feed, scan};
 pub use guard::SandboxGuard;
+pub use progress::spawn as spawn_progress;
 pub use schedule::{
     Planned, RowKey, Schedule, ScheduleOptions, Shard, Timing, TraceSpan, parse_start_at,
     session_hash,

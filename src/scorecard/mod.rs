@@ -13,10 +13,14 @@ mod text;
 mod threshold;
 
 pub use build::{READY, build, fault_phases, histogram_bars, judge, percentiles};
+/// Inline SVG charts and HTML escaping, shared with `esr diff`'s report.
+pub use charts::{Line, bar_chart, line_chart};
+pub use html::escape;
 pub use model::{
     EndpointCard, FaultPhases, HistogramBar, OverheadSummary, Percentiles, PhaseStats,
     SCORECARD_SCHEMA, Scorecard,
 };
+pub use text::truncate;
 pub use threshold::{Metric, Op, Threshold, ThresholdError, ThresholdResult, fmt_num};
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,137 @@
+//! `esr compare TRACE --baseline URL --candidate URL [--baseline2 URL]`: one schedule sent to
+//! both versions; statuses, JSON fields (noise filtered), responses' personal data, latency.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::Exit;
+use super::diff::{Format, emit, parse_percent};
+use super::replay::{parse_duration, stop_on_signals};
+use esr::compare::{self, CompareOptions, Thresholds};
+use esr::diff::DiffOptions;
+use esr::replay::{ScheduleOptions, Timing};
+
+/// Replay one schedule against a baseline and a candidate and diff their answers.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The trace to replay (written by `esr ingest`).
+    pub trace: PathBuf,
+    /// Base URL of the current version.
+    #[arg(long)]
+    pub baseline: String,
+    /// Base URL of the new version.
+    #[arg(long)]
+    pub candidate: String,
+    /// A second instance of the current version: fields that differ between the two
+    /// baselines are noise, not regressions.
+    #[arg(long)]
+    pub baseline2: Option<String>,
+    /// Numeric changes up to this share of the larger value are ignored, e.g. 1%.
+    #[arg(long, default_value = "0", value_parser = parse_percent)]
+    pub noise_relative: f64,
+    /// Numeric changes up to this amount are ignored.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise_absolute: f64,
+    /// Exit 1 when the versions really differ.
+    #[arg(long)]
+    pub fail_on_diff: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to this file instead of printing it.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Speed-up of the recorded timing.
+    #[arg(long, conflicts_with = "rate")]
+    pub speed: Option<f64>,
+    /// Send this many requests per second in trace order.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Cap the rate at N requests per second.
+    #[arg(long, value_name = "N")]
+    pub max_rps: Option<NonZeroU32>,
+    /// Most requests in flight at once.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub concurrency: usize,
+    /// Give up on a request after this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Stop the schedule after this long.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// After Ctrl-C, wait this long for requests in flight.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub drain: Duration,
+    /// Bytes of each response body kept for the field diff.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub body_limit: usize,
+    /// Seed of the latency bootstrap.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also allow this non-loopback host as a target (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// The data folder for runs.
+    #[arg(long, env = "ESR_DATA", default_value = "./esr-data")]
+    pub data: PathBuf,
+}
+
+/// Runs `esr compare`.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    if args.concurrency == 0 {
+        anyhow::bail!("`--concurrency 0` would send nothing; give at least 1");
+    }
+    let opts = CompareOptions {
+        trace: args.trace.clone(),
+        baseline: args.baseline.clone(),
+        candidate: args.candidate.clone(),
+        baseline2: args.baseline2.clone(),
+        allow_hosts: args.allow_hosts.clone(),
+        schedule: ScheduleOptions {
+            timing: Timing::from_options(args.speed, args.rate)?,
+            looped: false,
+            duration_us: args.duration.map(|d| d.as_micros() as i64),
+            shard: None,
+        },
+        max_rps: args.max_rps,
+        concurrency: args.concurrency,
+        timeout: args.timeout,
+        drain: args.drain,
+        thresholds: Thresholds {
+            relative: args.noise_relative,
+            absolute: args.noise_absolute,
+        },
+        stats: DiffOptions {
+            seed: args.seed,
+            ..DiffOptions::default()
+        },
+        body_limit: args.body_limit,
+        data: args.data.clone(),
+        command: std::env::args().collect(),
+        progress: true,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("esr-compare")
+        .build()
+        .context("cannot start the async runtime")?;
+    let drain = opts.drain;
+    let report = rt.block_on(async {
+        let stop = stop_on_signals(drain);
+        compare::compare(opts, stop).await
+    })?;
+    let text = match args.format {
+        Format::Text => report.render_text(),
+        Format::Json => report.to_json(),
+        Format::Html => report.render_html()?,
+    };
+    emit(&text, args.output.as_deref())?;
+    Ok(if args.fail_on_diff && report.differs() {
+        Exit::GateFailed
+    } else {
+        Exit::Ok
+    })
+}
