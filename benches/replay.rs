@@ -125,7 +125,7 @@ pub fn dispatch(c: &mut Criterion) {
                             endpoint: o.endpoint,
                             request: Ok(()),
                         };
-                        if jtx.send(job).await.is_err() {
+                        if jtx.send(vec![job]).await.is_err() {
                             break;
                         }
                     }

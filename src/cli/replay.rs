@@ -106,6 +106,7 @@ impl Args {
             metrics_listen: self.metrics_listen,
             command: std::env::args().collect(),
             progress: true,
+            compliance_hits: 0,
         })
     }
 }

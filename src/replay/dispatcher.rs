@@ -80,12 +80,13 @@ pub struct Dispatcher<T: Transport> {
 }
 
 impl<T: Transport> Dispatcher<T> {
-    /// Runs the schedule in `jobs` until it ends or `stop` turns true, sending one
+    /// Runs the schedule in `jobs` (batches of jobs in order) until it ends or `stop` turns
+    /// true, sending one
     /// [`Outcome`] per job to `outcomes`; returns once every request has answered (or, after
     /// a stop, once the drain time is over).
     pub async fn run(
         self,
-        mut jobs: mpsc::Receiver<Job<T::Request>>,
+        mut jobs: mpsc::Receiver<Vec<Job<T::Request>>>,
         outcomes: mpsc::Sender<Outcome>,
         mut stop: watch::Receiver<bool>,
     ) -> DispatchReport {
@@ -99,12 +100,23 @@ impl<T: Transport> Dispatcher<T> {
         let mut tasks = JoinSet::new();
         let mut report = DispatchReport::default();
 
+        // Jobs come in batches, so the feed is woken once per batch rather than per request.
+        let mut batch = Vec::new().into_iter();
         loop {
-            let job = tokio::select! {
-                biased;
-                _ = wait_true(&mut stop) => { report.stopped = true; break; }
-                job = jobs.recv() => match job { Some(j) => j, None => break },
+            let Some(job) = batch.next() else {
+                tokio::select! {
+                    biased;
+                    _ = wait_true(&mut stop) => { report.stopped = true; break; }
+                    next = jobs.recv() => match next {
+                        Some(b) => { batch = b.into_iter(); continue; }
+                        None => break,
+                    },
+                }
             };
+            if *stop.borrow() {
+                report.stopped = true;
+                break;
+            }
             let due = self.start + Duration::from_micros(job.due_us.max(0) as u64);
             if self.wait_until(due, &mut stop).await {
                 report.stopped = true;
@@ -302,7 +314,7 @@ mod tests {
         };
         tokio::spawn(async move {
             for j in jobs {
-                if jtx.send(j).await.is_err() {
+                if jtx.send(vec![j]).await.is_err() {
                     break;
                 }
             }

@@ -101,20 +101,21 @@ pub fn scan(path: &Path, opts: ScheduleOptions) -> Result<Scan, ReplayError> {
 
 /// Streams the trace at `path` as jobs into `jobs`, pass after pass, until the schedule ends
 /// or the receiver is gone (the run stopped). Runs on a thread of its own: it blocks on the
-/// channel, which holds it at most a few thousand jobs ahead of the dispatcher.
+/// channel, which holds it a few thousand jobs (batches of 256) ahead of the dispatcher.
 pub fn feed(
     path: PathBuf,
     schedule: Schedule,
     targets: Targets,
-    jobs: mpsc::Sender<Job<reqwest::Request>>,
+    jobs: mpsc::Sender<Vec<Job<reqwest::Request>>>,
 ) -> Result<u64, ReplayError> {
     let mut fed = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
     let mut pass = 0u64;
     while schedule.pass_open(pass) {
         let mut row = 0u64;
         let mut any = false;
-        for batch in TraceReader::open(&path)?.batches(1024)? {
-            for rec in records_of(&batch?) {
+        for rows in TraceReader::open(&path)?.batches(1024)? {
+            for rec in records_of(&rows?) {
                 let key = RowKey {
                     ts_us: rec.ts_us,
                     session: rec.session.as_deref(),
@@ -130,10 +131,14 @@ pub fn feed(
                         method: rec.method,
                         path: rec.path,
                     };
-                    if jobs.blocking_send(job).is_err() {
-                        return Ok(fed);
-                    }
+                    batch.push(job);
                     fed += 1;
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if jobs.blocking_send(full).is_err() {
+                            return Ok(fed);
+                        }
+                    }
                 }
                 row += 1;
             }
@@ -144,5 +149,11 @@ pub fn feed(
         }
         pass += 1;
     }
+    if !batch.is_empty() {
+        let _ = jobs.blocking_send(batch);
+    }
     Ok(fed)
 }
+
+/// Jobs per message to the dispatcher.
+const BATCH: usize = 256;
