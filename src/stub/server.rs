@@ -171,7 +171,14 @@ impl StubServer {
             digest,
         });
         let router = app(shared.clone());
-        let task = tokio::spawn(accept_loop(listener, router, stop_rx));
+        // Only a reset or hang fault needs a spare descriptor per connection; without one in
+        // the config, connections cost one descriptor, as in any server.
+        let spare = shared
+            .plan
+            .faults
+            .iter()
+            .any(|f| f.kind != FaultKind::Status);
+        let task = tokio::spawn(accept_loop(listener, router, stop_rx, spare));
         Ok(StubHandle {
             addr,
             shared,
@@ -234,12 +241,17 @@ fn app(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    spare: bool,
+) {
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, router.clone(), stop.clone()));
+                    tokio::spawn(connection(stream, router.clone(), stop.clone(), spare));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
@@ -252,11 +264,20 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Rec
     }
 }
 
-async fn connection(stream: TcpStream, router: Router, mut stop: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    want_spare: bool,
+) {
     let _ = stream.set_nodelay(true);
     // A second descriptor of the same socket: after hyper lets go of its connection, a
     // reset or hang still needs the socket (to close it hard, or to notice the client leave).
-    let spare = spare_socket(&stream);
+    let spare = if want_spare {
+        spare_socket(&stream)
+    } else {
+        None
+    };
     let ctl = Arc::new(ConnCtl::default());
     let svc_ctl = ctl.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
