@@ -588,3 +588,18 @@ fn a_stub_fault_window_gives_before_during_after_phases() {
     let rate = |p: &str| phases[0][p]["success_rate"].as_f64().unwrap();
     assert!(rate("before") > 90.0 && rate("during") < 20.0 && rate("after") > 90.0);
 }
+
+#[test]
+fn a_missing_trace_is_bad_input_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(
+        dir.path(),
+        &dir.path().join("nope.parquet"),
+        "http://127.0.0.1:9",
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nope.parquet"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
