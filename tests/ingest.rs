@@ -414,6 +414,22 @@ fn quarantine_keeps_going_and_rows_in_equal_out_plus_rejected() {
 }
 
 #[test]
+fn corrupt_parquet_pages_stop_even_a_quarantine_ingest_and_leave_nothing() {
+    let (o, dir) = cli_ingest(
+        &["good.csv", "corrupt_pages.parquet"],
+        &["--on-error", "quarantine"],
+    );
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("corrupt_pages.parquet` row 1"), "{stderr}");
+    assert!(stderr.contains("corrupt or truncated"), "{stderr}");
+    assert!(stderr.contains("rows read before: 5"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "left {left:?}");
+}
+
+#[test]
 fn failed_ingest_leaves_no_trace_and_says_so() {
     let (o, _) = cli_ingest(&["good.csv", "bad_ts.csv"], &[]);
     let (_, stderr) = text(&o);

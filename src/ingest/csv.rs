@@ -82,25 +82,23 @@ impl CsvSource {
             Some(first) => first.map(|()| true),
             None => self.reader.read_byte_record(&mut self.record),
         };
-        {
-            match read {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(e) => {
-                    self.row += 1;
-                    let line = e.position().map(|p| p.line());
-                    return Some(Err(match e.kind() {
-                        csv::ErrorKind::UnequalLengths { .. } => RowError {
-                            file: self.path.clone(),
-                            row: self.row,
-                            line,
-                            column: None,
-                            problem: csv_problem(&e),
-                            fatal: false,
-                        },
-                        _ => fatal(&self.path, self.row, csv_problem(&e)),
-                    }));
-                }
+        match read {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                self.row += 1;
+                let line = e.position().map(|p| p.line());
+                return Some(Err(match e.kind() {
+                    csv::ErrorKind::UnequalLengths { .. } => RowError {
+                        file: self.path.clone(),
+                        row: self.row,
+                        line,
+                        column: None,
+                        problem: csv_problem(&e),
+                        fatal: false,
+                    },
+                    _ => fatal(&self.path, self.row, csv_problem(&e)),
+                }));
             }
         }
         self.row += 1;

@@ -145,6 +145,20 @@ pub fn ingest(
     inputs: &[PathBuf],
     output: &Path,
     opts: &IngestOptions,
+    transform: Box<dyn RecordTransform>,
+) -> Result<IngestReport, IngestError> {
+    let result = run(inputs, output, opts, transform);
+    if result.is_err() && opts.on_error == OnError::Quarantine {
+        // No trace was written, so a rejects file would describe nothing.
+        let _ = std::fs::remove_file(rejects_path(output));
+    }
+    result
+}
+
+fn run(
+    inputs: &[PathBuf],
+    output: &Path,
+    opts: &IngestOptions,
     mut transform: Box<dyn RecordTransform>,
 ) -> Result<IngestReport, IngestError> {
     if inputs.is_empty() {
@@ -205,7 +219,12 @@ pub fn ingest(
                     transform.apply(&mut rec);
                     sorter.push(rec)?;
                 }
-                Err(e) if e.fatal => return Err(IngestError::Unreadable { error: e, rows_in }),
+                Err(e) if e.fatal => {
+                    return Err(IngestError::Unreadable {
+                        error: e,
+                        rows_in: rows_in - 1,
+                    });
+                }
                 Err(e) => match &mut rejects {
                     Some(rj) => {
                         rj.add(&e)?;
