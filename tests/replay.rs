@@ -588,3 +588,40 @@ fn a_stub_fault_window_gives_before_during_after_phases() {
     let rate = |p: &str| phases[0][p]["success_rate"].as_f64().unwrap();
     assert!(rate("before") > 90.0 && rate("during") < 20.0 && rate("after") > 90.0);
 }
+
+#[test]
+fn a_missing_trace_is_bad_input_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(
+        dir.path(),
+        &dir.path().join("nope.parquet"),
+        "http://127.0.0.1:9",
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nope.parquet"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+#[test]
+fn max_rps_holds_requests_back_and_counts_them_as_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(dir.path(), 20, 1_000);
+    let server = Server::start(ok);
+    let out = replay(
+        dir.path(),
+        &trace,
+        &server.url(),
+        &["--rate", "10000", "--max-rps", "100"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let card = scorecard(dir.path(), "RUN-0001");
+    assert_eq!(server.seen().len(), 20);
+    assert!(card["throttled"].as_u64().unwrap() >= 15, "{card}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir(dir.path(), "RUN-0001").join("run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["timing"]["max_rps"], 100);
+}

@@ -1,5 +1,5 @@
 //! `esr demo`: the whole job on the embedded sample, with no set-up: ingest the raw log with
-//! scrubbing under an ephemeral key, check the trace for residual personal data, start the
+//! scrubbing under an ephemeral key, inspect it, check the trace for residual personal data, start the
 //! `hms` stubs in-process on `127.0.0.1:0` (with the `ACH_DOWN` fault scheduled), replay at
 //! 10x, and print the scorecard and the path of `report.html`.
 
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use esr::ingest::{IngestOptions, ingest};
+use esr::ingest::{IngestOptions, ingest, inspect};
 use esr::replay::{self, ReplayOptions, ScheduleOptions, Timing};
 use esr::scorecard::Threshold;
 use esr::scrub::check::{CheckOptions, check_trace};
@@ -66,12 +66,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         super::scrub::write_report(&r, &trace)?;
     }
 
-    // 2. The ESQ check: residual personal data in the scrubbed trace.
-    emit(&format!("== 2. check {}\n", trace.display()));
+    emit(&format!("== 2. inspect {}\n", trace.display()));
+    emit(&super::inspect::text(&inspect(&trace, 10)?));
+
+    // 3. The ESQ check: residual personal data in the scrubbed trace.
+    emit(&format!("== 3. check {}\n", trace.display()));
     let check = check_trace(&trace, &CheckOptions::default(), None)?;
     emit(&check.to_text(&trace));
 
-    // 3 + 4. Stubs and replay share one clock start, so the fault lands where scheduled.
+    // 4 + 5. Stubs and replay share one clock start, so the fault lands where scheduled.
     let thresholds = THRESHOLDS
         .iter()
         .map(|t| Threshold::parse(t).map_err(anyhow::Error::from))
@@ -100,11 +103,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         )
         .await?;
         emit(&format!(
-            "== 3. stubs: preset hms on {} (ACH_DOWN scheduled at 5m for 1m, scaled by {SPEED}x)\n",
+            "== 4. stubs: preset hms on {} (ACH_DOWN scheduled at 5m for 1m, scaled by {SPEED}x)\n",
             stub.url()
         ));
         emit(&format!(
-            "== 4. replay at {SPEED}x against {} (about a minute)\n",
+            "== 5. replay at {SPEED}x against {} (about a minute)\n",
             stub.url()
         ));
         let opts = ReplayOptions {
@@ -135,6 +138,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         stub.shutdown().await;
         anyhow::Ok(result?)
     })?;
-    emit("== 5. scorecard\n");
+    emit("== 6. scorecard\n");
     Ok(super::replay::report(&result))
 }

@@ -46,10 +46,17 @@ pub enum ReplayError {
         /// The refused host.
         host: String,
     },
-    /// The trace could not be read.
-    #[error(transparent)]
-    Trace(#[from] crate::trace::TraceError),
+    /// The trace could not be read (the message names the file and row). Kept as text: the
+    /// trace error already prints its cause, and a source chain would print it twice.
+    #[error("{0}")]
+    Trace(String),
     /// A file of the run folder could not be written.
     #[error("{0}")]
     Io(String),
+}
+
+impl From<crate::trace::TraceError> for ReplayError {
+    fn from(e: crate::trace::TraceError) -> Self {
+        ReplayError::Trace(e.to_string())
+    }
 }
