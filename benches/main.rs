@@ -2,7 +2,8 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod scrub;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read);
+criterion_group!(benches, trace::write_and_read, scrub::scrub_throughput);
 criterion_main!(benches);
