@@ -2,8 +2,23 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod ingest;
+mod replay;
 mod scrub;
+mod stub;
+mod tap;
 mod trace;
 
-criterion_group!(benches, trace::write_and_read, scrub::scrub_throughput);
+criterion_group!(
+    benches,
+    trace::write_and_read,
+    ingest::csv_and_parquet,
+    scrub::scrub_throughput,
+    tap::record,
+    tap::stream,
+    replay::schedule,
+    replay::dispatch,
+    replay::tap,
+    stub::per_request,
+);
 criterion_main!(benches);

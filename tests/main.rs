@@ -3,10 +3,19 @@
 //!
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
+//! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
+//!   routes from a trace, metrics, `esr stub`.
+//! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
+//! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
+//!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics).
 //! - `scrub`: detector evaluation, ingest -> check, leak proof, reversal self-test, key linkage,
 //!   no raw value in any output of any command.
+//! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts, routes from a trace, metrics, `esr stub`.
 
 mod cli;
 mod ingest;
+mod replay;
+mod scorecard;
 mod scrub;
+mod stub;
 mod util;

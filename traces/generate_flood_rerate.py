@@ -18,6 +18,7 @@ issued). The output is deterministic for a given seed and size.
 import argparse
 import base64
 import csv
+import heapq
 import datetime as dt
 import json
 import random
@@ -56,7 +57,7 @@ def latency(rng, path):
     return base * rng.lognormvariate(0, 0.35)
 
 
-def citizen(rng, n, span_s):
+def citizen(rng, n, t):
     first, last = rng.choice(FIRST), rng.choice(LAST)
     user_id = f"c-{n:07d}"
     email = f"{first}.{last}{n}@{rng.choice(DOMAINS)}"
@@ -65,7 +66,6 @@ def citizen(rng, n, span_s):
     ua = rng.choice(["Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
                      "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
                      "hms-portal/3.2 (Android 14)"])
-    t = rng.uniform(0, span_s * 0.93)
     reqs = []
 
     def req(path, body, status):
@@ -106,20 +106,32 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     span = a.minutes * 60
-    rows = []
-    for n in range(1, a.citizens + 1):
-        rows.extend(citizen(rng, n, span))
-    # Logged when the response went out: arrival times out of order within the second.
-    rows.sort(key=lambda r: (r[0] + r[1] / 1000, r[3]))
     out = sys.stdout if a.output == "-" else open(a.output, "w", newline="", encoding="utf-8")
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["timestamp", "method", "url", "host", "user_id", "email", "client_ip",
                 "status", "latency_ms", "headers", "body"])
-    for t, lat, path, user_id, email, ip, status, headers, body in rows:
+
+    def emit(row):
+        t, lat, path, user_id, email, ip, status, headers, body = row
         ts = (START + dt.timedelta(seconds=t)).isoformat(timespec="milliseconds")
         w.writerow([ts.replace("+00:00", "Z"), "POST", path, HOSTS[path], user_id, email, ip,
                     status, f"{lat:.1f}", json.dumps(headers, separators=(",", ":")),
                     json.dumps(body, separators=(",", ":"))])
+
+    # Rows are logged when the response went out, so arrival times are out of order within
+    # the second. Citizens are walked in order of arrival and finished requests are flushed
+    # through a heap, so memory stays small even for millions of rows.
+    starts = sorted(rng.uniform(0, span * 0.93) for _ in range(a.citizens))
+    pending = []
+    seq = 0
+    for n, start in enumerate(starts, 1):
+        while pending and pending[0][0] < start:
+            emit(heapq.heappop(pending)[2])
+        for row in citizen(rng, n, start):
+            heapq.heappush(pending, (row[0] + row[1] / 1000, seq, row))
+            seq += 1
+    while pending:
+        emit(heapq.heappop(pending)[2])
     if out is not sys.stdout:
         out.close()
 

@@ -13,10 +13,12 @@ mod demo;
 mod ingest;
 mod inspect;
 mod keygen;
+mod replay;
+mod scorecard;
 mod scrub;
+mod stub;
 
 /// How a command that ran to the end finished.
-#[allow(dead_code)] // constructed by the commands as they land
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything passed.
@@ -46,11 +48,11 @@ enum Command {
     /// Write a new random scrub key.
     Keygen(keygen::Args),
     /// Run sandbox stub services.
-    Stub(NotBuilt),
+    Stub(stub::Args),
     /// Replay a trace against a target and write a run.
-    Replay(NotBuilt),
+    Replay(Box<replay::Args>),
     /// Print or write a stored run's scorecard.
-    Scorecard(NotBuilt),
+    Scorecard(scorecard::Args),
     /// Compare two runs with confidence intervals and a verdict.
     Diff(NotBuilt),
     /// Replay one schedule against a baseline and a candidate and diff their answers.
@@ -84,10 +86,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Scrub(a) => scrub::run(a),
         Command::Check(a) => check::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Stub(a) => stub::run(a),
+        Command::Scorecard(a) => scorecard::run(a),
+        Command::Replay(a) => replay::run(*a),
         Command::Keygen(a) => keygen::run(a),
-        Command::Stub(_) => not_built("stub"),
-        Command::Replay(_) => not_built("replay"),
-        Command::Scorecard(_) => not_built("scorecard"),
         Command::Diff(_) => not_built("diff"),
         Command::Compare(_) => not_built("compare"),
         Command::Demo(a) => demo::run(a),
@@ -126,6 +128,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

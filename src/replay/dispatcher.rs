@@ -1,0 +1,414 @@
+//! The one open-model dispatch loop. It walks the planned jobs in order, waits until each is
+//! due, and sends it then whether or not earlier requests have answered. `--concurrency`
+//! bounds requests in flight and `--max-rps` caps the rate; a request that waits for either
+//! is marked (queued, throttled), so the wait shows in the scorecard instead of hiding in it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::runtime::Handle;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::client::{Reply, Transport};
+use crate::outcome::{ErrorKind, Outcome};
+
+/// One request of the schedule, ready to send.
+pub struct Job<R> {
+    /// Position in the global schedule.
+    pub seq: u64,
+    /// Due time, µs since the run's start.
+    pub due_us: i64,
+    /// Session key.
+    pub session: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Endpoint template.
+    pub endpoint: String,
+    /// The request, or why the trace row could not become one (it is then recorded as an
+    /// `other` error at its due time, without being sent).
+    pub request: Result<R, &'static str>,
+}
+
+/// How the loop paces and bounds requests.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchConfig {
+    /// Most requests in flight at once (`--concurrency`).
+    pub concurrency: usize,
+    /// Rate cap (`--max-rps`).
+    pub max_rps: Option<NonZeroU32>,
+    /// The last stretch before a due time is slept with the OS's precise sleep instead of
+    /// the runtime's 1 ms timer wheel. Zero uses the runtime timer only (for paused-time
+    /// tests). The loop must then run on a thread of its own, since that sleep blocks.
+    pub precise: Duration,
+    /// After a stop, how long requests in flight may still finish (`--drain`).
+    pub drain: Duration,
+}
+
+/// What the loop did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    /// Jobs taken from the schedule and sent (or recorded as unsendable).
+    pub sent: u64,
+    /// Requests that waited for a free `--concurrency` slot.
+    pub queued: u64,
+    /// Requests that waited for the `--max-rps` governor.
+    pub throttled: u64,
+    /// The loop stopped before the schedule's end (Ctrl-C).
+    pub stopped: bool,
+    /// Requests still in flight when the drain time ran out (recorded as timeouts).
+    pub abandoned: u64,
+}
+
+/// The dispatch loop's fixed parts.
+pub struct Dispatcher<T: Transport> {
+    /// Sends requests.
+    pub transport: Arc<T>,
+    /// Pacing and bounds.
+    pub config: DispatchConfig,
+    /// The run clock's zero.
+    pub start: Instant,
+    /// The runtime that runs the requests (the loop itself may run elsewhere).
+    pub spawner: Handle,
+    /// Called as each request leaves, for live progress.
+    pub on_sent: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl<T: Transport> Dispatcher<T> {
+    /// Runs the schedule in `jobs` (batches of jobs in order) until it ends or `stop` turns
+    /// true, sending one
+    /// [`Outcome`] per job to `outcomes`; returns once every request has answered (or, after
+    /// a stop, once the drain time is over).
+    pub async fn run(
+        self,
+        mut jobs: mpsc::Receiver<Vec<Job<T::Request>>>,
+        outcomes: mpsc::Sender<Outcome>,
+        mut stop: watch::Receiver<bool>,
+    ) -> DispatchReport {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let governor: Option<DefaultDirectRateLimiter> = self.config.max_rps.map(|n| {
+            // A burst of 10 ms worth of requests absorbs timer jitter without breaking the cap.
+            let burst = NonZeroU32::new((n.get() / 100).max(1)).expect("at least 1");
+            RateLimiter::direct(Quota::per_second(n).allow_burst(burst))
+        });
+        let (hard_tx, hard_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut report = DispatchReport::default();
+
+        // Jobs come in batches, so the feed is woken once per batch rather than per request.
+        let mut batch = Vec::new().into_iter();
+        loop {
+            let Some(job) = batch.next() else {
+                tokio::select! {
+                    biased;
+                    _ = wait_true(&mut stop) => { report.stopped = true; break; }
+                    next = jobs.recv() => match next {
+                        Some(b) => { batch = b.into_iter(); continue; }
+                        None => break,
+                    },
+                }
+            };
+            if *stop.borrow() {
+                report.stopped = true;
+                break;
+            }
+            let due = self.start + Duration::from_micros(job.due_us.max(0) as u64);
+            if self.wait_until(due, &mut stop).await {
+                report.stopped = true;
+                break;
+            }
+            let mut queued = false;
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    queued = true;
+                    tokio::select! {
+                        biased;
+                        _ = wait_true(&mut stop) => { report.stopped = true; break; }
+                        p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+                    }
+                }
+            };
+            let mut throttled = false;
+            if let Some(g) = &governor
+                && g.check().is_err()
+            {
+                throttled = true;
+                g.until_ready().await;
+            }
+            report.sent += 1;
+            report.queued += u64::from(queued);
+            report.throttled += u64::from(throttled);
+
+            let transport = self.transport.clone();
+            let outcomes = outcomes.clone();
+            let on_sent = self.on_sent.clone();
+            let mut hard = hard_rx.clone();
+            let start = self.start;
+            tasks.spawn_on(
+                async move {
+                    let sent = Instant::now();
+                    let reply = match job.request {
+                        Ok(req) => {
+                            on_sent();
+                            tokio::select! {
+                                r = transport.send(req) => r,
+                                _ = wait_true(&mut hard) => Reply::failed(ErrorKind::Timeout),
+                            }
+                        }
+                        Err(_) => Reply::failed(ErrorKind::Other),
+                    };
+                    let done = Instant::now();
+                    drop(permit);
+                    let o = Outcome {
+                        seq: job.seq,
+                        session: job.session,
+                        method: job.method,
+                        path: job.path,
+                        endpoint: job.endpoint,
+                        due_us: job.due_us,
+                        sent_us: since(start, sent),
+                        done_us: since(start, done),
+                        status: reply.status,
+                        error: reply.error,
+                        bytes: reply.bytes,
+                        body_sha256: reply.body_sha256,
+                        queued,
+                        throttled,
+                    };
+                    // The aggregator only goes away when the whole run is torn down.
+                    let _ = outcomes.send(o).await;
+                },
+                &self.spawner,
+            );
+            // Reap finished tasks so the set stays as small as the requests in flight.
+            while tasks.try_join_next().is_some() {}
+        }
+        drop(jobs);
+
+        // The schedule is over; a stop while the last answers come in starts the drain.
+        if !report.stopped {
+            tokio::select! {
+                biased;
+                _ = join_all(&mut tasks) => {}
+                _ = wait_true(&mut stop) => report.stopped = true,
+            }
+        }
+        if report.stopped {
+            let drained = tokio::time::timeout(self.config.drain, join_all(&mut tasks)).await;
+            if drained.is_err() {
+                report.abandoned = tasks.len() as u64;
+                let _ = hard_tx.send(true);
+            }
+        }
+        join_all(&mut tasks).await;
+        report
+    }
+
+    /// Waits until `due`: the runtime timer for the long part, then the precise OS sleep for
+    /// the last `config.precise`. True when `stop` fired first.
+    async fn wait_until(&self, due: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+        let margin = self.config.precise;
+        let now = Instant::now();
+        if due <= now {
+            return false;
+        }
+        let coarse = due.checked_sub(margin).unwrap_or(now);
+        if coarse > now {
+            tokio::select! {
+                biased;
+                _ = wait_true(stop) => return true,
+                _ = tokio::time::sleep_until(coarse) => {}
+            }
+        }
+        if !margin.is_zero() {
+            let left = due.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                // Blocks this thread for at most `margin`: the loop runs on its own thread.
+                std::thread::sleep(left);
+            }
+        }
+        false
+    }
+}
+
+async fn join_all(tasks: &mut JoinSet<()>) {
+    while tasks.join_next().await.is_some() {}
+}
+
+/// µs from `start` to `t`.
+fn since(start: Instant, t: Instant) -> i64 {
+    t.saturating_duration_since(start).as_micros() as i64
+}
+
+/// Resolves once the flag is true; never, if its sender is gone while it is false.
+async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport that answers 200 after a fixed time on the (paused) tokio clock.
+    struct Fixed(Duration);
+
+    impl Transport for Fixed {
+        type Request = ();
+        async fn send(&self, _: ()) -> Reply {
+            tokio::time::sleep(self.0).await;
+            Reply {
+                status: 200,
+                error: None,
+                bytes: 2,
+                body_sha256: None,
+            }
+        }
+    }
+
+    fn job(seq: u64, due_us: i64) -> Job<()> {
+        Job {
+            seq,
+            due_us,
+            session: None,
+            method: "GET".into(),
+            path: "/".into(),
+            endpoint: "/".into(),
+            request: Ok(()),
+        }
+    }
+
+    fn config(concurrency: usize) -> DispatchConfig {
+        DispatchConfig {
+            concurrency,
+            max_rps: None,
+            precise: Duration::ZERO,
+            drain: Duration::from_secs(5),
+        }
+    }
+
+    /// Runs `jobs` through a dispatcher whose requests take `latency`; returns the outcomes
+    /// by seq and the report. `stop_after` flips the stop flag at that point of the run.
+    async fn drive(
+        jobs: Vec<Job<()>>,
+        latency: Duration,
+        cfg: DispatchConfig,
+        stop_after: Option<Duration>,
+    ) -> (Vec<Outcome>, DispatchReport) {
+        let (jtx, jrx) = mpsc::channel(4);
+        let (otx, mut orx) = mpsc::channel(1024);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let d = Dispatcher {
+            transport: Arc::new(Fixed(latency)),
+            config: cfg,
+            start: Instant::now(),
+            spawner: Handle::current(),
+            on_sent: Arc::new(|| {}),
+        };
+        tokio::spawn(async move {
+            for j in jobs {
+                if jtx.send(vec![j]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        if let Some(after) = stop_after {
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = stop_tx.send(true);
+            });
+        } else {
+            std::mem::forget(stop_tx);
+        }
+        let report = d.run(jrx, otx, stop_rx).await;
+        let mut out = Vec::new();
+        while let Some(o) = orx.recv().await {
+            out.push(o);
+        }
+        out.sort_by_key(|o| o.seq);
+        (out, report)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_on_time_without_waiting_for_answers() {
+        // Requests every 10 ms, each answered after 1 s: an open model sends all on time.
+        let jobs = (0..50).map(|i| job(i, i as i64 * 10_000)).collect();
+        let (out, report) = drive(jobs, Duration::from_secs(1), config(1000), None).await;
+        assert_eq!(out.len(), 50);
+        assert_eq!(report.sent, 50);
+        for o in &out {
+            assert_eq!(o.sent_us, o.due_us, "seq {} sent late", o.seq);
+            assert_eq!(o.latency_us(), 1_000_000);
+            assert!(!o.queued && !o.throttled);
+            assert!(o.is_success());
+        }
+        assert!(!report.stopped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_concurrency_bound_queues_and_shows_in_latency() {
+        // One slot, 100 ms answers, requests due every 10 ms: each waits for the previous one.
+        let jobs = (0..5).map(|i| job(i, i as i64 * 10_000)).collect();
+        let (out, report) = drive(jobs, Duration::from_millis(100), config(1), None).await;
+        assert_eq!(report.queued, 4);
+        let sent: Vec<i64> = out.iter().map(|o| o.sent_us).collect();
+        assert_eq!(sent, [0, 100_000, 200_000, 300_000, 400_000]);
+        // Latency from the due time includes the wait; service time does not.
+        assert_eq!(out[4].latency_us(), 500_000 - 40_000);
+        assert_eq!(out[4].service_us(), 100_000);
+        assert!(out[1..].iter().all(|o| o.queued));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_ends_sending_and_drains_in_flight_requests() {
+        let jobs = (0..100).map(|i| job(i, i as i64 * 100_000)).collect();
+        let (out, report) = drive(
+            jobs,
+            Duration::from_millis(250),
+            config(100),
+            Some(Duration::from_millis(1_050)),
+        )
+        .await;
+        assert!(report.stopped);
+        // Due at 0, 100, ..., 1000 ms: 11 sent before the stop, each answered in the drain.
+        assert_eq!(report.sent, 11);
+        assert_eq!(out.len(), 11);
+        assert!(out.iter().all(|o| o.is_success()));
+        assert_eq!(report.abandoned, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_past_the_drain_are_recorded_as_timeouts() {
+        let jobs = (0..3).map(|i| job(i, i as i64 * 1_000)).collect();
+        let mut cfg = config(10);
+        cfg.drain = Duration::from_millis(100);
+        let (out, report) = drive(
+            jobs,
+            Duration::from_secs(60),
+            cfg,
+            Some(Duration::from_millis(10)),
+        )
+        .await;
+        assert_eq!(report.abandoned, 3);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|o| o.error == Some(ErrorKind::Timeout)));
+        assert!(out.iter().all(|o| o.done_us == 110_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unsendable_rows_become_other_errors() {
+        let mut bad = job(0, 0);
+        bad.request = Err("invalid method");
+        let (out, report) = drive(vec![bad, job(1, 5)], Duration::ZERO, config(4), None).await;
+        assert_eq!(report.sent, 2);
+        assert_eq!(out[0].error, Some(ErrorKind::Other));
+        assert!(out[1].is_success());
+    }
+}

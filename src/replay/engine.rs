@@ -1,0 +1,384 @@
+//! One replay from start to finish: guard, scan, run folder, feed → dispatcher → aggregator
+//! (which owns the tap), then the stub's fault windows and the scorecard. The one place in
+//! the replay stage that uses the tap and the scorecard together.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::client::{HttpClient, Targets};
+use super::dispatcher::{DispatchConfig, DispatchReport, Dispatcher};
+use super::feed::{feed, scan};
+use super::guard::SandboxGuard;
+use super::run::{self, RunFolder, RunManifest, TimingInfo, TraceInfo};
+use super::schedule::{Schedule, ScheduleOptions, Timing};
+use super::{ReplayError, progress, stubinfo};
+use crate::outcome::Outcome;
+use crate::scorecard::{self, RunContext, Scorecard, Threshold};
+use crate::tap::{LiveMetrics, Tap, TapSummary};
+use crate::trace::TraceReader;
+
+/// Everything a replay needs, resolved from the command line (or a scenario, or the demo).
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The trace to replay.
+    pub trace: PathBuf,
+    /// Base URL of the sandbox.
+    pub target: String,
+    /// Recorded host → base URL.
+    pub host_map: Vec<(String, String)>,
+    /// `--allow-host` patterns beyond loopback.
+    pub allow_hosts: Vec<String>,
+    /// Timing, loop, cut and shard.
+    pub schedule: ScheduleOptions,
+    /// The run clock's zero, µs since the epoch (`--start-at`); now when `None`.
+    pub start_at_us: Option<i64>,
+    /// `--max-rps`.
+    pub max_rps: Option<NonZeroU32>,
+    /// `--concurrency`.
+    pub concurrency: usize,
+    /// `--timeout`.
+    pub timeout: Duration,
+    /// `--drain`.
+    pub drain: Duration,
+    /// `--threshold`s.
+    pub thresholds: Vec<Threshold>,
+    /// The data folder (`--data`).
+    pub data: PathBuf,
+    /// Serve live Prometheus text on `GET /metrics` here.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The command line, for `run.json`.
+    pub command: Vec<String>,
+    /// Show progress (bar or log lines).
+    pub progress: bool,
+    /// Residual personal data found in the trace by a check run before the replay (the
+    /// demo's `esr check`); 0 when none was run.
+    pub compliance_hits: u64,
+}
+
+/// A finished (or interrupted) replay.
+#[derive(Debug)]
+pub struct ReplayResult {
+    /// The run folder.
+    pub run: RunFolder,
+    /// The scorecard written into it.
+    pub scorecard: Scorecard,
+    /// What the dispatcher did.
+    pub dispatch: DispatchReport,
+}
+
+/// Outcomes waiting for the aggregator; large enough to ride out a parquet flush.
+const OUTCOME_QUEUE: usize = 64 * 1024;
+/// Batches of jobs the feed may run ahead of the dispatcher.
+const JOB_QUEUE: usize = 16;
+/// The last stretch before a due time is slept precisely (see [`DispatchConfig::precise`]).
+const PRECISE: Duration = Duration::from_millis(2);
+
+/// Runs one replay on the current (multi-threaded) tokio runtime. `stop` turning true
+/// (Ctrl-C) stops sending; the run is still written, marked interrupted.
+pub async fn replay(
+    opts: ReplayOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<ReplayResult, ReplayError> {
+    // The guard runs before anything else: a refused host must not even get a run folder.
+    let guard = SandboxGuard::new(&opts.allow_hosts);
+    let target = guard.check("--target", &opts.target)?;
+    let mut map = Vec::new();
+    for (host, url) in &opts.host_map {
+        map.push((host.clone(), guard.check("--host-map", url)?));
+    }
+    let targets = Targets::new(target, map);
+    if let Some(addr) = opts.metrics_listen
+        && !addr.ip().is_loopback()
+    {
+        return Err(ReplayError::Usage(format!(
+            "`--metrics-listen {addr}` must be a loopback address, for example 127.0.0.1:9898"
+        )));
+    }
+
+    let reader = TraceReader::open(&opts.trace)?;
+    let key_id = reader.meta().key_id.clone();
+    drop(reader);
+    let trace_path = opts.trace.clone();
+    let sched_opts = opts.schedule;
+    let scanned = tokio::task::spawn_blocking(move || scan(&trace_path, sched_opts))
+        .await
+        .map_err(|e| ReplayError::Io(format!("trace scan failed: {e}")))??;
+    let schedule = scanned.schedule;
+    if schedule.span().rows == 0 {
+        return Err(ReplayError::Usage(format!(
+            "trace `{}` has no rows; nothing to replay",
+            opts.trace.display()
+        )));
+    }
+    let intended = schedule.intended(&scanned.owned_dues);
+    let uncut = Schedule::new(
+        ScheduleOptions {
+            duration_us: None,
+            ..sched_opts
+        },
+        *schedule.span(),
+    )
+    .intended(&scanned.owned_dues);
+    let cut_short = !sched_opts.looped && intended != uncut;
+    drop(scanned);
+
+    let metrics_listener = match opts.metrics_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            ReplayError::Usage(format!("cannot listen on `--metrics-listen {addr}`: {e}"))
+        })?),
+        None => None,
+    };
+    let sha = {
+        let p = opts.trace.clone();
+        tokio::task::spawn_blocking(move || run::sha256_file(&p))
+            .await
+            .map_err(|e| ReplayError::Io(e.to_string()))??
+    };
+    let client = HttpClient::new(opts.timeout, opts.concurrency)?;
+
+    let folder = run::allocate(&opts.data)?;
+    let now_us = run::unix_now_us();
+    let start_unix_us = opts.start_at_us.unwrap_or(now_us);
+    let lead = start_unix_us - now_us;
+    if lead < -1_000_000 {
+        tracing::warn!(
+            "--start-at is {:.1} s in the past: requests due before now start late",
+            -lead as f64 / 1e6
+        );
+    } else if lead > 0 {
+        tracing::info!("waiting {:.1} s for --start-at", lead as f64 / 1e6);
+    }
+    let start = if lead >= 0 {
+        Instant::now() + Duration::from_micros(lead as u64)
+    } else {
+        Instant::now()
+            .checked_sub(Duration::from_micros((-lead) as u64))
+            .unwrap_or_else(Instant::now)
+    };
+    let mut manifest = RunManifest {
+        run_id: folder.id.clone(),
+        command: opts.command.clone(),
+        esr_version: env!("CARGO_PKG_VERSION"),
+        trace: TraceInfo {
+            path: opts.trace.display().to_string(),
+            sha256: sha,
+            key_id,
+            rows: schedule.span().rows,
+        },
+        target: opts.target.clone(),
+        host_map: opts.host_map.clone(),
+        timing: timing_info(&opts),
+        shard: sched_opts.shard.map(|s| s.to_string()),
+        started_at: run::rfc3339(start_unix_us),
+        started_at_unix_us: start_unix_us,
+        intended_requests: intended,
+        stub_config_digest: None,
+    };
+    run::write_manifest(&folder.dir, &manifest)?;
+
+    let tap = Tap::create(&folder.dir).map_err(|e| ReplayError::Io(e.to_string()))?;
+    let live = tap.live();
+    let (otx, orx) = mpsc::channel::<Outcome>(OUTCOME_QUEUE);
+    let aggregator = std::thread::Builder::new()
+        .name("esr-tap".into())
+        .spawn(move || aggregate(tap, orx))
+        .map_err(|e| ReplayError::Io(format!("cannot start the tap thread: {e}")))?;
+
+    let (jtx, jrx) = mpsc::channel(JOB_QUEUE);
+    let feeder = {
+        let (path, targets) = (opts.trace.clone(), targets.clone());
+        std::thread::Builder::new()
+            .name("esr-feed".into())
+            .spawn(move || feed(path, schedule, targets, jtx))
+            .map_err(|e| ReplayError::Io(format!("cannot start the feed thread: {e}")))?
+    };
+
+    let (done_tx, done_rx) = watch::channel(false);
+    let progress = opts.progress.then(|| {
+        progress::spawn(
+            live.clone(),
+            intended,
+            schedule.intended_duration_s(),
+            done_rx.clone(),
+        )
+    });
+    if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        tracing::info!("live metrics on http://{addr}/metrics");
+    }
+    let metrics_server = metrics_listener.map(|l| spawn_metrics(l, live.clone(), done_rx));
+
+    let sent_live = live.clone();
+    let dispatcher = Dispatcher {
+        transport: Arc::new(client.clone()),
+        config: DispatchConfig {
+            concurrency: opts.concurrency,
+            max_rps: opts.max_rps,
+            precise: PRECISE,
+            drain: opts.drain,
+        },
+        start,
+        spawner: Handle::current(),
+        on_sent: Arc::new(move || sent_live.on_sent()),
+    };
+    let report = run_on_own_thread(dispatcher, jrx, otx, stop).await?;
+
+    let fed = feeder
+        .join()
+        .map_err(|_| ReplayError::Io("the feed thread panicked".into()))?;
+    let summary = tokio::task::spawn_blocking(move || aggregator.join())
+        .await
+        .map_err(|e| ReplayError::Io(e.to_string()))?
+        .map_err(|_| ReplayError::Io("the tap thread panicked".into()))??;
+    let _ = done_tx.send(true);
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
+    fed?;
+    if report.abandoned > 0 {
+        tracing::warn!(
+            "{} requests were still in flight after the drain time; recorded as timeouts",
+            report.abandoned
+        );
+    }
+
+    // The stub's view of the run: fault windows for the phases, its own overhead.
+    let stub_end = stubinfo::StubInfo::fetch(&opts.target).await;
+    if let Some(d) = stub_end.as_ref().and_then(|s| s.config_digest.clone()) {
+        manifest.stub_config_digest = Some(d);
+        run::write_manifest(&folder.dir, &manifest)?;
+    }
+    let ctx = RunContext {
+        run_id: folder.id.clone(),
+        started_at: manifest.started_at.clone(),
+        target: opts.target.clone(),
+        speed: sched_opts.timing.speed(),
+        rate: sched_opts.timing.rate(),
+        intended_requests: intended.unwrap_or(report.sent),
+        intended_duration_s: schedule.intended_duration_s(),
+        interrupted: report.stopped || cut_short,
+        fault_windows: stub_end
+            .as_ref()
+            .map(|s| s.fault_windows(start_unix_us))
+            .unwrap_or_default(),
+        compliance_hits: opts.compliance_hits,
+        esq_rule_violations: 0,
+        stub_overhead_ms: stub_end.and_then(|s| s.overhead),
+        queued: report.queued,
+        throttled: report.throttled,
+    };
+    let card = scorecard::build(&summary, &ctx, &opts.thresholds);
+    scorecard::write_run_files(&folder.dir, &card).map_err(|e| ReplayError::Io(e.to_string()))?;
+    Ok(ReplayResult {
+        run: folder,
+        scorecard: card,
+        dispatch: report,
+    })
+}
+
+/// The aggregator: the one owner of the tap, fed by every request task.
+fn aggregate(mut tap: Tap, mut rx: mpsc::Receiver<Outcome>) -> Result<TapSummary, ReplayError> {
+    let mut failed = None;
+    loop {
+        // Polled, not woken per outcome: a wake-up per request would cost a context switch
+        // per request; a 1 ms nap costs at most 1 ms of delay in the live counters.
+        let o = match rx.try_recv() {
+            Ok(o) => o,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        // Keep draining after a write error so request tasks never block on a full queue.
+        if failed.is_none()
+            && let Err(e) = tap.record(&o)
+        {
+            failed = Some(e);
+        }
+    }
+    if let Some(e) = failed {
+        return Err(ReplayError::Io(format!("the metrics tap failed: {e}")));
+    }
+    tap.finish()
+        .map_err(|e| ReplayError::Io(format!("the metrics tap failed: {e}")))
+}
+
+/// Runs the dispatch loop on a thread of its own with a current-thread runtime for its
+/// timer: its precise sleeps then block nothing else, and requests run on the caller's
+/// runtime (`Dispatcher::spawner`).
+async fn run_on_own_thread(
+    d: Dispatcher<HttpClient>,
+    jobs: mpsc::Receiver<Vec<super::Job<reqwest::Request>>>,
+    outcomes: mpsc::Sender<Outcome>,
+    stop: watch::Receiver<bool>,
+) -> Result<DispatchReport, ReplayError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("esr-dispatch".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a current-thread runtime builds");
+            let _ = tx.send(rt.block_on(d.run(jobs, outcomes, stop)));
+        })
+        .map_err(|e| ReplayError::Io(format!("cannot start the dispatch thread: {e}")))?;
+    rx.await
+        .map_err(|_| ReplayError::Io("the dispatch thread panicked".into()))
+}
+
+/// Serves `GET /metrics` (the tap's live Prometheus text) until the run is done.
+fn spawn_metrics(
+    listener: tokio::net::TcpListener,
+    live: Arc<LiveMetrics>,
+    mut done: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let live = live.clone();
+            async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    live.prometheus_text(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = done.wait_for(|d| *d).await;
+            })
+            .await;
+    })
+}
+
+fn timing_info(opts: &ReplayOptions) -> TimingInfo {
+    let t = opts.schedule.timing;
+    TimingInfo {
+        mode: match t {
+            Timing::Original => "original",
+            Timing::Scaled { .. } => "scaled",
+            Timing::FixedRate { .. } => "fixed_rate",
+        },
+        speed: t.speed(),
+        rate: t.rate(),
+        max_rps: opts.max_rps.map(NonZeroU32::get),
+        concurrency: opts.concurrency,
+        timeout_ms: opts.timeout.as_millis() as u64,
+        duration_s: opts.schedule.duration_us.map(|d| d as f64 / 1e6),
+        looped: opts.schedule.looped,
+        drain_s: opts.drain.as_secs_f64(),
+    }
+}
