@@ -217,8 +217,8 @@ impl RecordTransform for Scrubber {
             .collect();
         self.counts = vec![[0; Detector::ALL.len()]; self.names.len()];
         self.hashed = vec![0; self.names.len()];
-        // Finds the `"name": "value"` pairs of headers with a rule of their own, so header
-        // objects are rewritten in place rather than parsed.
+        // Finds the `"name"` keys of headers with a rule of their own, so header objects are
+        // rewritten in place rather than parsed.
         let ruled: Vec<String> = self
             .policy
             .headers
@@ -227,11 +227,8 @@ impl RecordTransform for Scrubber {
             .map(|(h, _)| regex_syntax_escape(h))
             .collect();
         self.header_names = (!ruled.is_empty()).then(|| {
-            Regex::new(&format!(
-                r#"(?i)"({})"[ \t]*:[ \t]*"([^"\\]*)""#,
-                ruled.join("|")
-            ))
-            .expect("escaped header names compile")
+            Regex::new(&format!(r#"(?i)"(?:{})""#, ruled.join("|")))
+                .expect("escaped header names compile")
         });
         Ok(extra
             .iter()
