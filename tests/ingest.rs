@@ -645,21 +645,44 @@ fn inspect_summarizes_the_sample() {
 }
 
 #[test]
-fn demo_ingests_and_inspects_the_embedded_sample_from_any_folder() {
+fn demo_runs_the_whole_job_on_the_embedded_sample_from_any_folder() {
+    // The whole demo: ingest + scrub (ephemeral key), check, in-process stubs, replay at 10x
+    // (about a minute of replay clock), scorecard and report.
     let dir = tempfile::tempdir().unwrap();
     let o = run_in(dir.path(), &["demo"]);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let rows = std::fs::read_to_string(root().join("traces/flood_rerate.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
     assert!(
-        stdout.contains("rows in 1515 = out 1515 + rejected 0"),
+        stdout.contains(&format!("rows in {rows} = out {rows} + rejected 0")),
         "{stdout}"
     );
-    assert!(stdout.contains("scrubbed   yes"), "{stdout}");
+    assert!(stdout.contains("residual PII: 0 hits"), "{stdout}");
     assert!(stdout.contains("POST /fetch_premium"), "{stdout}");
+    assert!(stdout.contains("fault ACH_DOWN"), "{stdout}");
+    assert!(stdout.contains("verdict     PASS"), "{stdout}");
+    let run = dir.path().join("esr-data/runs/RUN-0001");
+    for f in [
+        "run.json",
+        "metrics.parquet",
+        "scorecard.json",
+        "report.html",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing from the demo's run");
+    }
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("scorecard.json")).unwrap())
+            .unwrap();
+    assert_eq!(card["requests"].as_u64(), Some(rows as u64));
+    assert_eq!(card["compliance_hits"].as_u64(), Some(0));
     let trace = dir.path().join("esr-data/demo/trace.parquet");
     assert!(TraceReader::open(&trace).unwrap().meta().is_scrubbed());
     let recs = records(&trace);
-    assert_eq!(recs.len(), 1515);
+    assert_eq!(recs.len(), rows);
     // No raw email of the sample survives in the demo trace.
     for r in &recs {
         let email = r.extra[0].as_deref().unwrap_or("");

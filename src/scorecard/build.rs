@@ -376,6 +376,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_run_renders_and_fails_its_gates() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Tap::create(dir.path()).unwrap().finish().unwrap();
+        let ts = [Threshold::parse("success>=97.5%").unwrap()];
+        let card = build(&s, &RunContext::default(), &ts);
+        assert_eq!((card.requests, card.success_rate), (0, 0.0));
+        assert!(!card.passed());
+        assert!(card.render_html().contains("<svg"));
+        assert!(card.render_text().contains("verdict     FAIL"));
+    }
+
+    #[test]
     fn histogram_bars_count_every_request() {
         let dir = tempfile::tempdir().unwrap();
         let mut tap = Tap::create(dir.path()).unwrap();

@@ -152,6 +152,8 @@ impl Threshold {
             ))
         })?;
         let (num, unit) = split_number(value);
+        let unit_lower = unit.to_lowercase();
+        let unit = unit_lower.as_str();
         let n: f64 = num
             .parse()
             .ok()
