@@ -5,6 +5,7 @@ use criterion::{criterion_group, criterion_main};
 mod diff;
 mod ingest;
 mod replay;
+mod scrub;
 mod stub;
 mod tap;
 mod trace;
@@ -13,6 +14,7 @@ criterion_group!(
     benches,
     trace::write_and_read,
     ingest::csv_and_parquet,
+    scrub::scrub_throughput,
     tap::record,
     tap::stream,
     replay::schedule,

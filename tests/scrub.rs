@@ -296,16 +296,19 @@ fn scrub_command_cleans_an_unscrubbed_trace_with_a_policy() {
     )
     .unwrap();
     let out = dir.path().join("clean.parquet");
-    let o = run(os!(
-        "scrub",
-        &plain,
-        "-o",
-        &out,
-        "--policy",
-        &policy,
-        "--key-file",
-        &key
-    ));
+    let scrub = || {
+        run(os!(
+            "scrub",
+            &plain,
+            "-o",
+            &out,
+            "--policy",
+            &policy,
+            "--key-file",
+            &key
+        ))
+    };
+    let o = scrub();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("dropped columns: notes"), "{stdout}");
@@ -324,16 +327,7 @@ fn scrub_command_cleans_an_unscrubbed_trace_with_a_policy() {
         default.replace("[columns]\n", "[columns]\nnope = \"drop\"\n"),
     )
     .unwrap();
-    let o = run(os!(
-        "scrub",
-        &plain,
-        "-o",
-        &out,
-        "--policy",
-        &policy,
-        "--key-file",
-        &key
-    ));
+    let o = scrub();
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("`nope`"), "{:?}", text(&o));
     // No key: refused with directions.

@@ -13,6 +13,21 @@ use regex_automata::{Anchored, Input};
 
 use super::detect::{Hit, Rule, rules};
 
+/// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
+/// spans stay on character boundaries, and the DFA stays small enough to stay lazy-DFA fast
+/// (Unicode classes make the lazy DFA's cache thrash and fall back to a slow engine). The
+/// larger cache is for the many patterns at once.
+fn builder() -> regex_automata::meta::Builder {
+    let mut b = Regex::builder();
+    b.syntax(
+        regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false),
+    )
+    .configure(Regex::config().hybrid_cache_capacity(8 << 20));
+    b
+}
+
 /// The compiled rules.
 pub(crate) struct Automaton {
     all: Regex,
@@ -31,10 +46,12 @@ impl Automaton {
         let rules = rules();
         let patterns: Vec<&str> = rules.iter().map(|r| r.pattern).collect();
         // The patterns are constants of this crate: failing to compile them is a bug.
-        let all = Regex::new_many(&patterns).expect("detector patterns compile");
+        let all = builder()
+            .build_many(&patterns)
+            .expect("detector patterns compile");
         let each = patterns
             .iter()
-            .map(|p| Regex::new(p).expect("detector pattern compiles"))
+            .map(|p| builder().build(p).expect("detector pattern compiles"))
             .collect();
         Automaton { all, each, rules }
     }
@@ -61,7 +78,23 @@ impl Automaton {
                     });
                     at = span.end.max(start + 1);
                 }
-                None => at = start + text[start..].chars().next().map_or(1, char::len_utf8),
+                None => {
+                    let b = text.as_bytes();
+                    at = if start > 0 && b[start - 1].is_ascii_alphanumeric() {
+                        // Inside a word (base64, hex, a long id): every rule wants a value to
+                        // start on a word boundary, and an email would have matched from the
+                        // word's start, so nothing can start before the word ends. Skipping it
+                        // keeps long tokens linear.
+                        start
+                            + b[start..]
+                                .iter()
+                                .take_while(|c| c.is_ascii_alphanumeric())
+                                .count()
+                                .max(1)
+                    } else {
+                        start + text[start..].chars().next().map_or(1, char::len_utf8)
+                    };
+                }
             }
             while !text.is_char_boundary(at) {
                 at += 1;

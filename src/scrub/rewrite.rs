@@ -1,7 +1,9 @@
 //! Rewriting one value: free text, a path with its query, a JSON object of headers, a body.
 //! Every function returns `None` when nothing changed, so clean values cost no allocation.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+
+use regex_automata::meta::Regex;
 
 use serde_json::Value;
 
@@ -34,59 +36,58 @@ impl Rewriter {
         if set.is_empty() {
             return None;
         }
-        let mut hits = std::mem::take(&mut self.hits);
-        hits.clear();
-        automaton::shared().scan(text, &mut hits);
-        let mut out: Option<String> = None;
-        let mut last = 0;
-        for h in &hits {
-            let v = &text[h.span()];
-            if !set.contains(h.detector) || self.allow.contains(v) {
-                continue;
-            }
-            let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
-            o.push_str(&text[last..h.start]);
-            o.push_str(&self.ps.detected(h.detector, v));
-            last = h.end;
-            counts[h.detector as usize] += 1;
-        }
-        self.hits = hits;
-        let mut o = out?;
-        o.push_str(&text[last..]);
-        Some(o)
+        self.replace(text, text, None, set, counts)
     }
 
     /// Replaces the detected values of a path and query. Percent-encoded text is decoded for
     /// detection and each replacement is encoded again, so `jane%40example.com` is found and
     /// the request stays well-formed.
     pub fn path(&mut self, path: &str, set: DetectorSet, counts: &mut Counts) -> Option<String> {
-        if !path.contains('%') {
-            return self.text(path, set, counts);
+        if set.is_empty() {
+            return None;
         }
-        let Some((decoded, map)) = percent_decode(path) else {
-            return self.text(path, set, counts);
-        };
+        match path.contains('%').then(|| percent_decode(path)).flatten() {
+            Some((decoded, map)) => self.replace(&decoded, path, Some(&map), set, counts),
+            None => self.replace(path, path, None, set, counts),
+        }
+    }
+
+    /// Scans `scanned` and rewrites `original` at the hits. With `map` (decoded byte offset ->
+    /// original offset), `scanned` is the percent-decoded `original` and replacements are
+    /// percent-encoded.
+    fn replace(
+        &mut self,
+        scanned: &str,
+        original: &str,
+        map: Option<&[usize]>,
+        set: DetectorSet,
+        counts: &mut Counts,
+    ) -> Option<String> {
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        automaton::shared().scan(&decoded, &mut hits);
+        automaton::shared().scan(scanned, &mut hits);
         let mut out: Option<String> = None;
         let mut last = 0;
         for h in &hits {
-            let v = &decoded[h.span()];
+            let v = &scanned[h.span()];
             if !set.contains(h.detector) || self.allow.contains(v) {
                 continue;
             }
-            let (start, end) = (map[h.start], map[h.end]);
-            let o = out.get_or_insert_with(|| String::with_capacity(path.len() + 16));
-            o.push_str(&path[last..start]);
-            let at_encoded = path[start..end].contains("%40");
-            percent_encode_into(&self.ps.detected(h.detector, v), at_encoded, o);
+            let (start, end) = map.map_or((h.start, h.end), |m| (m[h.start], m[h.end]));
+            let o = out.get_or_insert_with(|| String::with_capacity(original.len() + 16));
+            o.push_str(&original[last..start]);
+            let p = self.ps.detected(h.detector, v);
+            if map.is_some() {
+                percent_encode_into(&p, original[start..end].contains("%40"), o);
+            } else {
+                o.push_str(&p);
+            }
             last = end;
             counts[h.detector as usize] += 1;
         }
         self.hits = hits;
         let mut o = out?;
-        o.push_str(&path[last..]);
+        o.push_str(&original[last..]);
         Some(o)
     }
 
@@ -99,23 +100,29 @@ impl Rewriter {
         }
     }
 
-    /// Rewrites a header object (JSON text) by the policy's header rules. `named` says whether
-    /// the text may contain a header the policy names (a cheap pre-check done by the caller);
-    /// `per_header` counts values replaced per policy-named header (others under `(other)`).
+    /// Rewrites a header object (JSON text) by the policy's header rules. `ruled` matches
+    /// the quoted names (`"name"`) of the headers with a rule of their own; `per_header` counts values replaced per policy-named header (others under
+    /// `(other)`).
+    ///
+    /// The common case is rewritten in place, keeping the original bytes and order: JSON
+    /// without escapes, where a value's text is its value. Escapes, dropped headers or a
+    /// default other than `detect` go through a JSON parse.
     pub fn headers(
         &mut self,
         text: &str,
         policy: &Policy,
-        named: bool,
+        ruled: Option<&Regex>,
         set: DetectorSet,
         counts: &mut Counts,
-        per_header: &mut std::collections::BTreeMap<String, u64>,
+        per_header: &mut BTreeMap<String, u64>,
     ) -> Option<String> {
-        let default = policy.defaults.header_action;
-        if !named && default == Action::Detect {
-            // No header with its own rule: only the detectors can change anything.
-            let mut probe = [0u64; Detector::ALL.len()];
-            self.text(text, set, &mut probe)?;
+        if policy.defaults.header_action == Action::Detect && !text.contains('\\') {
+            let Some(re) = ruled else {
+                return self.text(text, set, counts);
+            };
+            if let Some(done) = self.headers_in_place(text, policy, re, set, counts, per_header) {
+                return done;
+            }
         }
         let Ok(mut map) = serde_json::from_str::<serde_json::Map<String, Value>>(text) else {
             return self.text(text, set, counts);
@@ -154,6 +161,75 @@ impl Rewriter {
             }
         }
         changed.then(|| serde_json::to_string(&map).expect("a JSON map serializes"))
+    }
+
+    /// [`Rewriter::headers`] in place; `None` when it must fall back to a JSON parse.
+    fn headers_in_place(
+        &mut self,
+        text: &str,
+        policy: &Policy,
+        re: &Regex,
+        set: DetectorSet,
+        counts: &mut Counts,
+        per_header: &mut BTreeMap<String, u64>,
+    ) -> Option<Option<String>> {
+        let mut out = String::new();
+        let mut last = 0;
+        let mut changed = false;
+        for m in re.find_iter(text) {
+            // `m` is `"name"`; the value is the JSON string after the colon (no escapes here).
+            let name = m.start() + 1..m.end() - 1;
+            let Some(val) = string_value_after(text, m.end()) else {
+                continue;
+            };
+            if val.start < last {
+                continue;
+            }
+            let lower = text[name].to_ascii_lowercase();
+            let action = policy.header_action(&lower);
+            if action == Action::Drop {
+                return None;
+            }
+            changed |= self.copy_scrubbed(&text[last..val.start], set, counts, &mut out);
+            let v = &text[val.clone()];
+            let new = match action {
+                Action::Keep | Action::Drop => None,
+                Action::Mask => Some(mask(v)),
+                Action::Hash => Some(self.hash_header(&lower, v)),
+                Action::Detect => self.text(v, set, counts),
+            };
+            match new {
+                Some(n) if n != v => {
+                    out.push_str(&n);
+                    changed = true;
+                    *per_header.entry(lower).or_default() += 1;
+                }
+                _ => out.push_str(v),
+            }
+            last = val.end;
+        }
+        changed |= self.copy_scrubbed(&text[last..], set, counts, &mut out);
+        Some(changed.then_some(out))
+    }
+
+    /// Appends `seg` with its detected values replaced; true when something was.
+    fn copy_scrubbed(
+        &mut self,
+        seg: &str,
+        set: DetectorSet,
+        counts: &mut Counts,
+        out: &mut String,
+    ) -> bool {
+        match self.text(seg, set, counts) {
+            Some(t) => {
+                out.push_str(&t);
+                true
+            }
+            None => {
+                out.push_str(seg);
+                false
+            }
+        }
     }
 
     /// The pseudonym of a header value the policy hashes: credentials keep their scheme word,
@@ -274,6 +350,29 @@ impl Rewriter {
     }
 }
 
+/// The span of the JSON string value that follows a key ending at `i` (`: "value"`), without
+/// its quotes; `None` when what follows is not a string.
+fn string_value_after(text: &str, i: usize) -> Option<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut j = i;
+    while j < b.len() && matches!(b[j], b' ' | b'\t') {
+        j += 1;
+    }
+    if b.get(j) != Some(&b':') {
+        return None;
+    }
+    j += 1;
+    while j < b.len() && matches!(b[j], b' ' | b'\t') {
+        j += 1;
+    }
+    if b.get(j) != Some(&b'"') {
+        return None;
+    }
+    let start = j + 1;
+    let end = start + text[start..].find('"')?;
+    Some(start..end)
+}
+
 /// Letters become `x`, digits `0`, everything else stays.
 pub(crate) fn mask(v: &str) -> String {
     v.chars()
@@ -392,15 +491,28 @@ mod tests {
         let mut c = [0; 10];
         let mut per = Default::default();
         let h = r#"{"Authorization":"Bearer abcdefgh12345678","Cookie":"sid=s3cr3t; theme=dark","Accept":"*/*"}"#;
+        let re = Regex::new(r#"(?i)"(?:authorization|cookie)""#).unwrap();
         let out = r
-            .headers(h, &p, true, DetectorSet::ALL, &mut c, &mut per)
+            .headers(h, &p, Some(&re), DetectorSet::ALL, &mut c, &mut per)
             .unwrap();
+        // In place: order and bytes of the untouched headers are kept.
+        assert!(out.starts_with(r#"{"Authorization":"Bearer esr_"#), "{out}");
+        assert!(
+            out.contains("; theme=esr_") && out.ends_with(r#"","Accept":"*/*"}"#),
+            "{out}"
+        );
         assert!(
             !out.contains("abcdefgh12345678") && !out.contains("s3cr3t"),
             "{out}"
         );
         assert!(out.contains("\"Bearer esr_") && out.contains("sid=esr_") && out.contains("*/*"));
         assert_eq!(per["authorization"], 1);
+        // Escapes take the JSON path.
+        let json = r#"{"Cookie":"sid=s3cr3t","X-Note":"a\"b"}"#;
+        let out = r
+            .headers(json, &p, Some(&re), DetectorSet::ALL, &mut c, &mut per)
+            .unwrap();
+        assert!(!out.contains("s3cr3t") && out.contains("X-Note"), "{out}");
     }
 
     #[test]

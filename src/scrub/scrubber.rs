@@ -217,8 +217,8 @@ impl RecordTransform for Scrubber {
             .collect();
         self.counts = vec![[0; Detector::ALL.len()]; self.names.len()];
         self.hashed = vec![0; self.names.len()];
-        // A cheap case-insensitive pre-check for headers with a rule of their own, so header
-        // objects without them are not parsed.
+        // Finds the `"name"` keys of headers with a rule of their own, so header objects are
+        // rewritten in place rather than parsed.
         let ruled: Vec<String> = self
             .policy
             .headers
@@ -227,7 +227,7 @@ impl RecordTransform for Scrubber {
             .map(|(h, _)| regex_syntax_escape(h))
             .collect();
         self.header_names = (!ruled.is_empty()).then(|| {
-            Regex::new(&format!("(?i)\"(?:{})\"", ruled.join("|")))
+            Regex::new(&format!(r#"(?i)"(?:{})""#, ruled.join("|")))
                 .expect("escaped header names compile")
         });
         Ok(extra
@@ -265,18 +265,17 @@ impl RecordTransform for Scrubber {
         let p = plans[2];
         match p.action {
             Action::Detect | Action::Hash => {
-                if let Some(h) = r.headers.as_ref() {
-                    let named = self.header_names.as_ref().is_some_and(|re| re.is_match(h));
-                    if let Some(n) = rw.headers(
+                if let Some(h) = r.headers.as_ref()
+                    && let Some(n) = rw.headers(
                         h,
                         &self.policy,
-                        named,
+                        self.header_names.as_ref(),
                         p.set,
                         &mut counts[2],
                         &mut self.per_header,
-                    ) {
-                        r.headers = Some(n);
-                    }
+                    )
+                {
+                    r.headers = Some(n);
                 }
             }
             _ => text_value(rw, p, &mut counts[2], &mut hashed[2], &mut r.headers),
