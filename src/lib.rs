@@ -11,6 +11,7 @@
 //! (a value that must never be printed).
 
 pub mod ingest;
+pub mod merge;
 pub mod outcome;
 pub mod replay;
 pub mod scorecard;
