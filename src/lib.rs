@@ -4,7 +4,7 @@
 //! [`ingest`] turns exported request logs into the canonical [`trace`], [`scrub`] removes the
 //! personal data in it, [`stub`] stands in for the services a replay talks to, [`replay`]
 //! re-issues the traffic on an open-model schedule, [`tap`] records one row per request and
-//! [`scorecard`] turns a run into a verdict.
+//! [`scorecard`] turns a run into a verdict; [`merge`] combines the runs of shard workers.
 //!
 //! Stages speak through a few shared types: [`trace::TraceRecord`] (one request of a trace),
 //! [`outcome::Outcome`] (what happened to one replayed request) and [`sensitive::Sensitive`]
@@ -13,6 +13,7 @@
 pub mod compare;
 pub mod diff;
 pub mod ingest;
+pub mod merge;
 pub mod outcome;
 pub mod replay;
 pub mod scorecard;

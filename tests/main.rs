@@ -8,6 +8,7 @@
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
 //!   routes from a trace, metrics, `esr stub`.
 //! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
+//! - `merge`: three shard replays merged equal one unsharded replay; refusals, partial merges.
 //! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
 //!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics, rate
 //!   cap, stub phases).
@@ -18,6 +19,7 @@
 mod cli;
 mod diff;
 mod ingest;
+mod merge;
 mod replay;
 mod scorecard;
 mod scrub;

@@ -15,6 +15,7 @@ mod diff;
 mod ingest;
 mod inspect;
 mod keygen;
+mod merge;
 mod replay;
 mod scorecard;
 mod scrub;
@@ -68,7 +69,7 @@ enum Command {
     /// List, show, archive or restore stored runs.
     Runs(NotBuilt),
     /// Merge shard runs into one run.
-    Merge(NotBuilt),
+    Merge(merge::Args),
 }
 
 /// Arguments of a command that is not built yet; they are accepted and ignored.
@@ -98,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Scenario(_) => not_built("scenario"),
         Command::Serve(_) => not_built("serve"),
         Command::Runs(_) => not_built("runs"),
-        Command::Merge(_) => not_built("merge"),
+        Command::Merge(a) => merge::run(a),
     }
 }
 
