@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::input::{InputReader, read_input};
-use super::sort::{DEFAULT_BUDGET, Sorter};
+use super::reorder::{Reorder, WINDOW_US};
+use super::sort::DEFAULT_BUDGET;
 use super::timestamp::TsUnit;
 use super::{Format, IngestError, ReadOptions, RowError};
-use crate::trace::{RecordTransform, TraceRecord, TraceWriter};
+use crate::trace::{RecordTransform, TraceWriter};
 
 /// What to do with a bad row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,6 +45,10 @@ pub struct IngestOptions {
     /// Where spill files go (a temp folder is made inside); `None` means beside the output,
     /// on the same disk as the trace rather than a possibly memory-backed `/tmp`.
     pub spill_dir: Option<PathBuf>,
+    /// Stream nearly-ordered input straight to the trace through a bounded reorder buffer,
+    /// falling back to the external sort only if a row arrives too late (the default);
+    /// `false` always uses the external sort.
+    pub stream: bool,
 }
 
 impl Default for IngestOptions {
@@ -53,6 +58,7 @@ impl Default for IngestOptions {
             on_error: OnError::Fail,
             sort_budget: DEFAULT_BUDGET,
             spill_dir: None,
+            stream: true,
         }
     }
 }
@@ -177,7 +183,7 @@ fn run(
         }
     }
     let out_extra = transform.begin(&union).map_err(IngestError::Transform)?;
-    let mut writer = TraceWriter::create(output, out_extra.clone())?;
+    let writer = TraceWriter::create(output, out_extra.clone())?;
     let spill_parent = match &opts.spill_dir {
         Some(d) => d.clone(),
         None => match output.parent() {
@@ -185,7 +191,11 @@ fn run(
             _ => PathBuf::from("."),
         },
     };
-    let mut sorter = Sorter::new(opts.sort_budget, out_extra.len(), &spill_parent);
+    // Streams while the input is nearly in order; spills only if a row arrives too late.
+    let mut sorter = Reorder::new(writer, output, opts.sort_budget, WINDOW_US, &spill_parent);
+    if !opts.stream {
+        sorter.fall_back()?;
+    }
     let mut rejects = match opts.on_error {
         OnError::Quarantine => Some(Rejects::create(rejects_path(output))?),
         OnError::Fail => None,
@@ -239,9 +249,7 @@ fn run(
         counts.push(count);
     }
     let spilled_runs = sorter.spilled_runs();
-    sorter
-        .finish(|r: &TraceRecord| writer.write(r))?
-        .map_err(IngestError::Trace)?;
+    let writer = sorter.finish()?;
     let mut meta = transform.meta();
     let ts_unit = counts.iter().find_map(|c| c.ts_unit);
     let other = &mut meta.other;
