@@ -8,8 +8,8 @@
 //! and at the end the prefix is merged with the sorter's output into a fresh trace. Either
 //! way the output equals a stable sort by `ts`: ties keep input order.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -21,39 +21,16 @@ use crate::trace::{TraceError, TraceMeta, TraceReader, TraceRecord, TraceWriter}
 /// How far behind the newest timestamp a row may arrive and still be streamed.
 pub const WINDOW_US: i64 = 60_000_000;
 
-struct Pending {
-    seq: u64,
-    rec: TraceRecord,
-}
-
-impl Pending {
-    fn key(&self) -> (i64, u64) {
-        (self.rec.ts_us, self.seq)
-    }
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, o: &Self) -> bool {
-        self.key() == o.key()
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key().cmp(&o.key())
-    }
-}
-
 /// Sorts records by `ts` (stable) into a [`TraceWriter`], streaming while it can.
 pub(crate) struct Reorder {
     window_us: i64,
     budget: usize,
-    heap: BinaryHeap<Reverse<Pending>>,
+    /// `(ts, seq)` of every buffered row; the rows themselves sit in `slots` so the heap
+    /// moves 16-byte keys, not records.
+    heap: BinaryHeap<Reverse<(i64, u64)>>,
+    /// Buffered rows with their estimated size, by `seq - first_seq`; `None` once written.
+    slots: VecDeque<Option<(TraceRecord, usize)>>,
+    first_seq: u64,
     bytes: usize,
     seq: u64,
     max_ts: i64,
@@ -78,6 +55,8 @@ impl Reorder {
             window_us,
             budget: budget.max(1),
             heap: BinaryHeap::new(),
+            slots: VecDeque::new(),
+            first_seq: 0,
             bytes: 0,
             seq: 0,
             max_ts: i64::MIN,
@@ -109,20 +88,35 @@ impl Reorder {
             return self.push(rec);
         }
         self.max_ts = self.max_ts.max(rec.ts_us);
-        self.bytes += approx_bytes(&rec);
-        self.heap.push(Reverse(Pending { seq: self.seq, rec }));
+        let size = approx_bytes(&rec);
+        self.bytes += size;
+        self.heap.push(Reverse((rec.ts_us, self.seq)));
+        self.slots.push_back(Some((rec, size)));
         self.seq += 1;
         let horizon = self.max_ts.saturating_sub(self.window_us);
-        while let Some(Reverse(top)) = self.heap.peek() {
-            if top.rec.ts_us >= horizon && self.bytes < self.budget {
+        while let Some(&Reverse((ts, _))) = self.heap.peek() {
+            if ts >= horizon && self.bytes < self.budget {
                 break;
             }
-            let Reverse(p) = self.heap.pop().expect("peeked");
-            self.bytes -= approx_bytes(&p.rec);
-            self.emitted = Some(p.rec.ts_us);
-            self.writer.write(&p.rec)?;
+            let rec = self.pop().expect("peeked");
+            self.emitted = Some(rec.ts_us);
+            self.writer.write(&rec)?;
         }
         Ok(())
+    }
+
+    /// Takes the buffered row with the smallest `(ts, seq)`.
+    fn pop(&mut self) -> Option<TraceRecord> {
+        let Reverse((_, seq)) = self.heap.pop()?;
+        let (rec, size) = self.slots[(seq - self.first_seq) as usize]
+            .take()
+            .expect("a row per key");
+        self.bytes -= size;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first_seq += 1;
+        }
+        Some(rec)
     }
 
     /// Closes the streamed prefix as a temp trace and moves the buffer, in input order, into
@@ -133,13 +127,10 @@ impl Reorder {
         let fresh = TraceWriter::create(&self.output, extra.clone())?;
         let prefix = std::mem::replace(&mut self.writer, fresh).finish_temp(TraceMeta::default())?;
         let mut sorter = Sorter::new(self.budget, extra.len(), &self.spill_parent);
-        let mut rest: Vec<Pending> = std::mem::take(&mut self.heap)
-            .into_iter()
-            .map(|Reverse(p)| p)
-            .collect();
-        rest.sort_unstable_by_key(|p| p.seq);
-        for p in rest {
-            sorter.push(p.rec)?;
+        // Buffered rows in input order, as the sorter's stability needs.
+        self.heap.clear();
+        for (rec, _) in std::mem::take(&mut self.slots).into_iter().flatten() {
+            sorter.push(rec)?;
         }
         self.bytes = 0;
         self.fallback = Some((prefix, sorter));
@@ -149,8 +140,8 @@ impl Reorder {
     /// Writes every remaining record and hands back the writer, ready to finish.
     pub fn finish(mut self) -> Result<TraceWriter, IngestError> {
         let Some((prefix, sorter)) = self.fallback.take() else {
-            while let Some(Reverse(p)) = self.heap.pop() {
-                self.writer.write(&p.rec)?;
+            while let Some(rec) = self.pop() {
+                self.writer.write(&rec)?;
             }
             return Ok(self.writer);
         };
