@@ -71,9 +71,10 @@ pub fn csv_and_parquet(c: &mut Criterion) {
             })
         });
     }
-    // The same CSV with a tiny sort budget: the spill-and-merge path.
+    // The same CSV with a tiny sort budget and streaming off: the spill-and-merge path.
     let spill = IngestOptions {
         sort_budget: 2 * 1024 * 1024,
+        stream: false,
         ..Default::default()
     };
     g.bench_function("csv_50k_spilled", |b| {

@@ -477,8 +477,10 @@ fn spilled_sort_equals_in_memory_sort_on_out_of_order_input() {
     )
     .unwrap();
     assert_eq!(r1.spilled_runs, 0);
+    // The external sort, spilling: the streamed default above must equal it.
     let opts = IngestOptions {
         sort_budget: 32 * 1024,
+        stream: false,
         ..Default::default()
     };
     let r2 = ingest(
@@ -516,10 +518,38 @@ fn spilled_sort_equals_in_memory_sort_on_out_of_order_input() {
     // Only the two traces remain: the spill folder is gone.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 
-    // The CLI exposes the budget too.
-    let (o, _) = cli_ingest(&["good.csv"], &["--sort-memory-bytes", "600"]);
+    // The CLI exposes the budget too (the file twice: late rows make the stream spill).
+    let (o, _) = cli_ingest(&["good.csv", "good.csv"], &["--sort-memory-bytes", "600"]);
     let (stdout, _) = text(&o);
     assert!(stdout.contains("runs spilled to disk"), "{stdout}");
+}
+
+#[test]
+fn streamed_ingest_falls_back_on_late_rows_and_equals_external_sort() {
+    // The sample twice: the second copy is far older than the end of the first, which the
+    // small budget has already written, so the streaming path must fall back and merge.
+    let sample = root().join("traces/flood_rerate.csv");
+    let inputs = [sample.clone(), sample];
+    let dir = tempfile::tempdir().unwrap();
+    let (streamed, external) = (dir.path().join("s.parquet"), dir.path().join("e.parquet"));
+    let run = |out: &Path, stream: bool| {
+        let opts = IngestOptions {
+            sort_budget: 32 * 1024,
+            stream,
+            ..Default::default()
+        };
+        ingest(&inputs, out, &opts, Box::new(NoTransform)).unwrap()
+    };
+    let r = run(&streamed, true);
+    // Runs spilled means the fallback happened (streaming alone spills nothing).
+    assert!(r.spilled_runs > 0, "no fallback");
+    assert_eq!(r.rows_out, 3030);
+    run(&external, false);
+    let (a, b) = (records(&streamed), records(&external));
+    assert_eq!(a, b);
+    assert!(is_sorted(&a));
+    // Only the two traces remain: no temp prefix, no spill folder.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
 /// A transform that records what it saw and rewrites emails, dropping `client_ip`.
@@ -553,6 +583,7 @@ fn transform_sees_the_union_of_columns_before_spilling() {
     let out = dir.path().join("t.parquet");
     let opts = IngestOptions {
         sort_budget: 1024,
+        stream: false,
         ..Default::default()
     };
     let probe = Probe {

@@ -93,6 +93,7 @@ pub fn options(args: &Args) -> anyhow::Result<IngestOptions> {
         on_error: args.on_error,
         sort_budget: args.sort_memory_bytes.unwrap_or(mb),
         spill_dir: None,
+        stream: true,
     })
 }
 

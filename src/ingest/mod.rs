@@ -23,6 +23,7 @@ mod jsonl;
 mod mapping;
 mod parquet;
 mod pipeline;
+mod reorder;
 mod sort;
 pub mod timestamp;
 

@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use super::input::{InputReader, read_input};
-use super::sort::{DEFAULT_BUDGET, Sorter};
+use super::reorder::{Reorder, WINDOW_US};
+use super::sort::DEFAULT_BUDGET;
 use super::timestamp::TsUnit;
 use super::{Format, IngestError, ReadOptions, RowError};
 use crate::trace::{RecordTransform, TraceRecord, TraceWriter};
@@ -44,6 +46,10 @@ pub struct IngestOptions {
     /// Where spill files go (a temp folder is made inside); `None` means beside the output,
     /// on the same disk as the trace rather than a possibly memory-backed `/tmp`.
     pub spill_dir: Option<PathBuf>,
+    /// Stream nearly-ordered input straight to the trace through a bounded reorder buffer,
+    /// falling back to the external sort only if a row arrives too late (the default);
+    /// `false` always uses the external sort.
+    pub stream: bool,
 }
 
 impl Default for IngestOptions {
@@ -53,6 +59,7 @@ impl Default for IngestOptions {
             on_error: OnError::Fail,
             sort_budget: DEFAULT_BUDGET,
             spill_dir: None,
+            stream: true,
         }
     }
 }
@@ -164,7 +171,7 @@ fn run(
     if inputs.is_empty() {
         return Err(IngestError::NoInputs);
     }
-    let mut readers: Vec<InputReader> = inputs
+    let readers: Vec<InputReader> = inputs
         .iter()
         .map(|p| read_input(p, &opts.read))
         .collect::<Result<_, _>>()?;
@@ -177,7 +184,7 @@ fn run(
         }
     }
     let out_extra = transform.begin(&union).map_err(IngestError::Transform)?;
-    let mut writer = TraceWriter::create(output, out_extra.clone())?;
+    let writer = TraceWriter::create(output, out_extra.clone())?;
     let spill_parent = match &opts.spill_dir {
         Some(d) => d.clone(),
         None => match output.parent() {
@@ -185,63 +192,86 @@ fn run(
             _ => PathBuf::from("."),
         },
     };
-    let mut sorter = Sorter::new(opts.sort_budget, out_extra.len(), &spill_parent);
+    // Streams while the input is nearly in order; spills only if a row arrives too late.
+    let mut sorter = Reorder::new(writer, output, opts.sort_budget, WINDOW_US, &spill_parent);
+    if !opts.stream {
+        sorter.fall_back()?;
+    }
     let mut rejects = match opts.on_error {
         OnError::Quarantine => Some(Rejects::create(rejects_path(output))?),
         OnError::Fail => None,
     };
-    let mut counts = Vec::with_capacity(readers.len());
-    let mut rows_in = 0u64;
-    let mut rejected = 0u64;
-    for reader in readers.iter_mut() {
-        // Where each of this input's extra columns sits in the union.
-        let slots: Vec<usize> = reader
-            .extra_columns()
-            .iter()
-            .map(|c| union.iter().position(|u| u == c).expect("in the union"))
-            .collect();
-        let identity = slots.len() == union.len() && slots.iter().enumerate().all(|(i, s)| i == *s);
-        let mut count = InputCount {
-            path: reader.path().to_path_buf(),
-            format: reader.format(),
+    let mut counts: Vec<InputCount> = readers
+        .iter()
+        .map(|r| InputCount {
+            path: r.path().to_path_buf(),
+            format: r.format(),
             rows_in: 0,
             rejected: 0,
             ts_unit: None,
-        };
-        for item in reader.by_ref() {
-            rows_in += 1;
-            count.rows_in += 1;
-            match item {
-                Ok(mut rec) => {
-                    if !identity {
-                        rec.extra = place(std::mem::take(&mut rec.extra), &slots, union.len());
+        })
+        .collect();
+    let mut rows_in = 0u64;
+    let mut rejected = 0u64;
+    // Three stages on their own threads, joined by bounded channels of row batches: reading
+    // (parse, map, validate), the transform, and here sorting and writing. Dropping a
+    // receiver (an early return) stops the stages before it.
+    let transform = std::thread::scope(|sc| -> Result<_, IngestError> {
+        let (read_tx, read_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
+        let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
+        sc.spawn(move || read_all(readers, &union, read_tx));
+        let transformer = sc.spawn(move || {
+            for mut msg in read_rx {
+                if let Msg::Rows(rows) = &mut msg {
+                    for rec in rows.iter_mut().flatten() {
+                        transform.apply(rec);
                     }
-                    transform.apply(&mut rec);
-                    sorter.push(rec)?;
                 }
-                Err(e) if e.fatal => {
-                    return Err(IngestError::Unreadable {
-                        error: e,
-                        rows_in: rows_in - 1,
-                    });
+                if out_tx.send(msg).is_err() {
+                    break;
                 }
-                Err(e) => match &mut rejects {
-                    Some(rj) => {
-                        rj.add(&e)?;
-                        rejected += 1;
-                        count.rejected += 1;
+            }
+            transform
+        });
+        let mut input = 0;
+        for msg in out_rx {
+            let rows = match msg {
+                Msg::Rows(rows) => rows,
+                Msg::End(unit) => {
+                    counts[input].ts_unit = unit;
+                    input += 1;
+                    continue;
+                }
+            };
+            let count = &mut counts[input];
+            for item in rows {
+                rows_in += 1;
+                count.rows_in += 1;
+                match item {
+                    Ok(rec) => sorter.push(rec)?,
+                    Err(e) if e.fatal => {
+                        return Err(IngestError::Unreadable {
+                            error: e,
+                            rows_in: rows_in - 1,
+                        });
                     }
-                    None => return Err(IngestError::BadRow { error: e, rows_in }),
-                },
+                    Err(e) => match &mut rejects {
+                        Some(rj) => {
+                            rj.add(&e)?;
+                            rejected += 1;
+                            count.rejected += 1;
+                        }
+                        None => return Err(IngestError::BadRow { error: e, rows_in }),
+                    },
+                }
             }
         }
-        count.ts_unit = reader.detected_ts_unit();
-        counts.push(count);
-    }
+        Ok(transformer
+            .join()
+            .expect("the transform thread does not panic"))
+    })?;
     let spilled_runs = sorter.spilled_runs();
-    sorter
-        .finish(|r: &TraceRecord| writer.write(r))?
-        .map_err(IngestError::Trace)?;
+    let writer = sorter.finish()?;
     let mut meta = transform.meta();
     let ts_unit = counts.iter().find_map(|c| c.ts_unit);
     let other = &mut meta.other;
@@ -280,4 +310,49 @@ fn place(values: Vec<Option<String>>, slots: &[usize], width: usize) -> Vec<Opti
         out[s] = v;
     }
     out
+}
+
+/// Rows per batch handed between the pipeline's threads.
+const BATCH_ROWS: usize = 2048;
+/// Batches in flight per channel: bounds the memory the stages hold between them.
+const CHANNEL_BATCHES: usize = 8;
+
+/// What flows between the pipeline's stages.
+enum Msg {
+    /// Rows of the current input, extra values already in the union's order.
+    Rows(Vec<Result<TraceRecord, RowError>>),
+    /// The current input is done; its detected epoch unit.
+    End(Option<TsUnit>),
+}
+
+/// Reads every input in turn and sends its rows in batches; stops early if `tx` hangs up.
+fn read_all(readers: Vec<InputReader>, union: &[String], tx: SyncSender<Msg>) {
+    for mut reader in readers {
+        // Where each of this input's extra columns sits in the union.
+        let slots: Vec<usize> = reader
+            .extra_columns()
+            .iter()
+            .map(|c| union.iter().position(|u| u == c).expect("in the union"))
+            .collect();
+        let identity = slots.len() == union.len() && slots.iter().enumerate().all(|(i, s)| i == *s);
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        for mut item in reader.by_ref() {
+            if let (Ok(rec), false) = (&mut item, identity) {
+                rec.extra = place(std::mem::take(&mut rec.extra), &slots, union.len());
+            }
+            batch.push(item);
+            if batch.len() == BATCH_ROWS {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                if tx.send(Msg::Rows(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if !batch.is_empty() && tx.send(Msg::Rows(batch)).is_err() {
+            return;
+        }
+        if tx.send(Msg::End(reader.detected_ts_unit())).is_err() {
+            return;
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub(crate) struct Sorter {
 }
 
 /// An estimate of a record's heap footprint.
-fn approx_bytes(r: &TraceRecord) -> usize {
+pub(crate) fn approx_bytes(r: &TraceRecord) -> usize {
     const ALLOC: usize = 16;
     let s = |o: &Option<String>| o.as_ref().map_or(0, |s| s.capacity() + ALLOC);
     std::mem::size_of::<TraceRecord>()
@@ -273,10 +273,11 @@ fn decode(r: &mut impl Read, extra: usize) -> std::io::Result<Option<TraceRecord
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn rec(ts: i64, seq: usize) -> TraceRecord {
+    /// A record whose optional fields vary with `seq`, so reordering bugs show.
+    pub(crate) fn rec(ts: i64, seq: usize) -> TraceRecord {
         TraceRecord {
             ts_us: ts,
             method: "GET".into(),

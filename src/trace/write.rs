@@ -209,22 +209,34 @@ impl TraceWriter {
 
     /// Writes the metadata, closes the file and renames it into place. Returns the rows
     /// written.
-    pub fn finish(mut self, mut meta: TraceMeta) -> Result<u64, TraceError> {
+    pub fn finish(self, meta: TraceMeta) -> Result<u64, TraceError> {
+        let path = self.path.clone();
+        let (temp, rows) = self.close(meta)?;
+        temp.persist(&path).map_err(|e| TraceError::Write {
+            path: path.clone(),
+            reason: format!("cannot move the finished trace into place: {e}"),
+        })?;
+        Ok(rows)
+    }
+
+    /// Writes the metadata and closes the file but leaves it a temp file (removed when the
+    /// returned handle drops) instead of moving it into place: ingest reads such a trace
+    /// back as a sorted run when its streamed output has to be merged after all.
+    pub fn finish_temp(self, meta: TraceMeta) -> Result<NamedTempFile, TraceError> {
+        Ok(self.close(meta)?.0)
+    }
+
+    fn close(mut self, mut meta: TraceMeta) -> Result<(NamedTempFile, u64), TraceError> {
         self.flush()?;
         meta.rows = self.rows;
         for (key, value) in meta.to_pairs() {
             self.writer
                 .append_key_value_metadata(KeyValue::new(key, value));
         }
-        let path = self.path.clone();
-        let err = |reason: String| TraceError::Write {
-            path: path.clone(),
-            reason,
-        };
-        self.writer.close().map_err(|e| err(e.to_string()))?;
-        self.temp
-            .persist(&path)
-            .map_err(|e| err(format!("cannot move the finished trace into place: {e}")))?;
-        Ok(self.rows)
+        self.writer.close().map_err(|e| TraceError::Write {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok((self.temp, self.rows))
     }
 }
