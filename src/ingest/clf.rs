@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
-use super::input::{fatal, open_text};
+use super::input::{next_data_line, open_text};
 use super::mapping::split_target;
 use super::timestamp::parse_apache;
 use super::{IngestError, RowError};
@@ -71,25 +71,15 @@ impl ClfSource {
     }
 
     pub fn next(&mut self) -> Option<Result<TraceRecord, RowError>> {
-        loop {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    return Some(Err(fatal(
-                        &self.path,
-                        self.row + 1,
-                        format!("read error: {e}"),
-                    )));
-                }
-            }
-            self.line += 1;
-            if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                break;
-            }
+        if let Err(e) = next_data_line(
+            &mut self.reader,
+            &mut self.buf,
+            &self.path,
+            &mut self.row,
+            &mut self.line,
+        )? {
+            return Some(Err(e));
         }
-        self.row += 1;
         Some(self.parse())
     }
 

@@ -195,6 +195,31 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestEr
 }
 
 /// A fatal error of an input (I/O, corrupt data): ends reading.
+/// Reads the next line that is not blank into `buf`, counting file lines (`line`) and data
+/// rows (`row`, blank lines are not rows). `None` at the end of the input; a read error is a
+/// fatal row error. Line-oriented formats (CLF, JSON lines) share it.
+pub(crate) fn next_data_line<R: BufRead + ?Sized>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    path: &Path,
+    row: &mut u64,
+    line: &mut u64,
+) -> Option<Result<(), RowError>> {
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some(Err(fatal(path, *row + 1, format!("read error: {e}")))),
+        }
+        *line += 1;
+        if !buf.iter().all(u8::is_ascii_whitespace) {
+            *row += 1;
+            return Some(Ok(()));
+        }
+    }
+}
+
 pub(crate) fn fatal(path: &Path, row: u64, problem: String) -> RowError {
     RowError {
         file: path.to_path_buf(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::input::{fatal, open_text};
+use super::input::{next_data_line, open_text};
 use super::mapping::{Cell, Mapper};
 use super::{IngestError, ReadOptions, RowError};
 use crate::trace::TraceRecord;
@@ -75,25 +75,15 @@ impl JsonlSource {
     }
 
     pub fn next(&mut self) -> Option<Result<TraceRecord, RowError>> {
-        loop {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    return Some(Err(fatal(
-                        &self.path,
-                        self.row + 1,
-                        format!("read error: {e}"),
-                    )));
-                }
-            }
-            self.line += 1;
-            if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                break;
-            }
+        if let Err(e) = next_data_line(
+            &mut self.reader,
+            &mut self.buf,
+            &self.path,
+            &mut self.row,
+            &mut self.line,
+        )? {
+            return Some(Err(e));
         }
-        self.row += 1;
         let row_err = |problem: String| RowError {
             file: self.path.clone(),
             row: self.row,
