@@ -11,6 +11,7 @@
 //! (a value that must never be printed).
 
 pub mod compare;
+pub mod console;
 pub mod diff;
 pub mod ingest;
 pub mod merge;
