@@ -132,6 +132,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             command: std::env::args().collect(),
             progress: true,
             compliance_hits: check.residual.total,
+            run_folder: None,
+            watch: None,
         };
         let stop = super::replay::stop_on_signals(opts.drain);
         let result = replay::replay(opts, stop).await;

@@ -107,6 +107,8 @@ impl Args {
             command: std::env::args().collect(),
             progress: true,
             compliance_hits: 0,
+            run_folder: None,
+            watch: None,
         })
     }
 }

@@ -60,6 +60,36 @@ pub struct ReplayOptions {
     /// Residual personal data found in the trace by a check run before the replay (the
     /// demo's `esr check`); 0 when none was run.
     pub compliance_hits: u64,
+    /// A run folder allocated beforehand (the API server gives a queued run its id before it
+    /// starts); a new one is allocated under `data` when `None`.
+    pub run_folder: Option<RunFolder>,
+    /// A window onto the running replay for a caller other than the progress bar.
+    pub watch: Option<Arc<RunWatch>>,
+}
+
+/// A window onto a running replay: the tap's live counters once the run has started, and
+/// what the schedule intends. Cheap to read from another thread (the API's progress).
+#[derive(Default)]
+pub struct RunWatch {
+    started: std::sync::OnceLock<(Arc<LiveMetrics>, Option<u64>, f64)>,
+}
+
+impl std::fmt::Debug for RunWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunWatch")
+            .field("started", &self.started.get().is_some())
+            .finish()
+    }
+}
+
+impl RunWatch {
+    /// Live counters and the intended request count and duration (s); `None` until the
+    /// replay has started sending.
+    pub fn snapshot(&self) -> Option<(crate::tap::LiveSnapshot, Option<u64>, f64)> {
+        self.started
+            .get()
+            .map(|(live, intended, secs)| (live.snapshot(), *intended, *secs))
+    }
 }
 
 /// A finished (or interrupted) replay.
@@ -143,7 +173,10 @@ pub async fn replay(
     };
     let client = HttpClient::new(opts.timeout, opts.concurrency)?;
 
-    let folder = run::allocate(&opts.data)?;
+    let folder = match opts.run_folder.clone() {
+        Some(f) => f,
+        None => run::allocate(&opts.data)?,
+    };
     let now_us = run::unix_now_us();
     let start_unix_us = opts.start_at_us.unwrap_or(now_us);
     let lead = start_unix_us - now_us;
@@ -185,6 +218,11 @@ pub async fn replay(
 
     let tap = Tap::create(&folder.dir).map_err(|e| ReplayError::Io(e.to_string()))?;
     let live = tap.live();
+    if let Some(w) = &opts.watch {
+        let _ = w
+            .started
+            .set((live.clone(), intended, schedule.intended_duration_s()));
+    }
     let (otx, orx) = mpsc::channel::<Outcome>(OUTCOME_QUEUE);
     let aggregator = std::thread::Builder::new()
         .name("esr-tap".into())

@@ -21,7 +21,7 @@ mod stubinfo;
 
 pub use client::{HttpClient, Reply, Targets, Transport};
 pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
-pub use engine::{ReplayOptions, ReplayResult, replay, run_on_own_thread};
+pub use engine::{ReplayOptions, ReplayResult, RunWatch, replay, run_on_own_thread};
 pub use feed::{Scan, feed, scan};
 pub use guard::SandboxGuard;
 pub use progress::spawn as spawn_progress;
