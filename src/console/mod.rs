@@ -19,10 +19,10 @@ const CONSOLE_JS: &str = include_str!("assets/console.js");
 const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
 
 /// Scripts, styles and fetches from this server only; the scorecard report may be framed
-/// from this server (or from a `blob:` the page made when it had to fetch it with a token).
-/// No inline script or style, no plugins, and the console itself may not be framed.
+/// from this server. No inline script or style, no plugins, and the console itself may not
+/// be framed.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-src 'self' blob:; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The console's routes (`GET /` and its assets under `/console/`), to be merged into the API

@@ -439,18 +439,34 @@ async function renderScorecard(run) {
   await showReport(`${base}/scorecard.html`);
 }
 
-// The report is a page of its own (inline CSS and SVG charts). Without a token the iframe
-// loads it directly; with one the iframe cannot send the header, so the page fetches it.
+// The report is a page of its own (inline CSS and SVG charts, no script). Without a token
+// the iframe loads it directly. With one the iframe cannot send the header, and a `blob:`
+// frame would inherit this page's policy, which blocks the report's inline <style>; so the
+// page fetches it and shows its body in a shadow root, the style adopted through the CSSOM
+// (which the policy allows), with any script dropped.
 async function showReport(url) {
   const frame = $("run-report");
+  const inline = $("run-report-inline");
   if (!sessionStorage.getItem(TOKEN_KEY)) {
+    inline.hidden = true;
+    frame.hidden = false;
     frame.src = url;
     return;
   }
   const res = await request("GET", url.slice(API.length), undefined, "text/html");
   if (!res.ok) return;
-  const blob = new Blob([await res.text()], { type: "text/html" });
-  frame.src = URL.createObjectURL(blob);
+  // <style> read as an inert <template>, so parsing applies nothing the policy would block.
+  const html = (await res.text()).replace(/<(\/?)style\b/gi, "<$1template");
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const css = [...doc.querySelectorAll("head template")].map((t) => t.content.textContent).join("\n");
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(css.replace(/(^|[},])\s*body\b/g, "$1:host"));
+  for (const bad of doc.body.querySelectorAll("script, iframe, object, embed")) bad.remove();
+  const root = inline.shadowRoot || inline.attachShadow({ mode: "open" });
+  root.adoptedStyleSheets = [sheet];
+  root.replaceChildren(...[...doc.body.childNodes].map((n) => document.importNode(n, true)));
+  frame.hidden = true;
+  inline.hidden = false;
 }
 
 async function cancelRun() {
@@ -468,7 +484,8 @@ async function cancelRun() {
 
 async function compareRuns(ev) {
   ev.preventDefault();
-  const ids = [...$("run-table").querySelectorAll("input[name=compare]:checked")].map((c) => c.value);
+  const ids = [...$("run-table").querySelectorAll("input[name=compare]:checked")].map((c) => c.value)
+    .sort((a, b) => Number(a.replace(/\D/g, "")) - Number(b.replace(/\D/g, ""))); // A is the older
   const err = $("compare-error");
   err.textContent = "";
   if (ids.length !== 2) {
