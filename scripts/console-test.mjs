@@ -15,6 +15,7 @@ if (!base || !out || !process.env.PLAYWRIGHT_DIR) {
   console.error("usage: PLAYWRIGHT_DIR=DIR node scripts/console-test.mjs BASE_URL OUT.png");
   process.exit(2);
 }
+// playwright-core lives in a cache folder, not in the repository: resolve it from there.
 const require = createRequire(path.join(path.resolve(process.env.PLAYWRIGHT_DIR), "x.js"));
 const { chromium } = require("playwright-core");
 
@@ -34,7 +35,11 @@ const numberIn = (text) => Number(String(text).replace(/,/g, "").replace(/[^0-9.
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu"],
+  // The flags that keep Chromium from reaching out: this machine has no network.
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
