@@ -41,6 +41,9 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
   ],
 });
+// A script error or a Content-Security-Policy violation shows up as a page error or an
+// error on the console: either fails the test.
+const pageErrors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   // Anything outside the server is refused: the console must work with no network.
@@ -52,9 +55,6 @@ try {
     foreign.push(url);
     return route.abort();
   });
-  // A script error or a Content-Security-Policy violation shows up as a page error or an
-  // error on the console: either fails the test.
-  const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   page.on("console", (m) => {
     if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
@@ -144,6 +144,7 @@ try {
   check(foreign.length === 0, "nothing was fetched from another origin", foreign.join(" "));
 } catch (e) {
   check(false, "the browser test ran to the end", String(e && e.message ? e.message : e).split("\n")[0]);
+  if (pageErrors.length) console.log(`page errors: ${pageErrors.join(" | ")}`);
 } finally {
   await browser.close();
 }

@@ -112,7 +112,8 @@ function num(v, digits = 2) {
 
 const pct = (v) => (v === null || v === undefined ? "–" : `${num(v)} %`);
 const ms = (v) => (v === null || v === undefined ? "–" : `${num(v)} ms`);
-const count = (v) => (Array.isArray(v) ? v.length : v);
+// `esq_rule_violations` is a list of `{rule, count}` (older scorecards: a count).
+const count = (v) => (Array.isArray(v) ? v.reduce((n, x) => n + (x.count ?? 1), 0) : v);
 
 // The figures a scorecard is read by, from scorecard.json (snake_case) with the run's
 // summary (camelCase) as the fallback. `better` says which way a delta is an improvement.
@@ -298,8 +299,12 @@ function renderFields(errors = []) {
     : "";
 }
 
+// The field list follows the editor a moment after typing stops.
+let typing = null;
+
 async function createScenario(ev) {
   ev.preventDefault();
+  clearTimeout(typing); // a pending refresh must not wipe the errors about to be shown
   const result = $("scenario-result");
   result.className = "";
   result.textContent = "Creating…";
@@ -348,10 +353,15 @@ async function loadRuns() {
     box.checked = ticked.has(r.runId);
     const frac = r.progress && typeof r.progress.fraction === "number" ? `${Math.round(r.progress.fraction * 100)} %` : "";
     const view = el("button", { type: "button", class: "link", "aria-label": `View ${r.runId}`, onclick: () => showRun(r.runId) }, "View");
+    const actions = el("td", {}, view);
+    if (r.archived) {
+      actions.append(" ", el("button", { type: "button", class: "link", "aria-label": `Restore ${r.runId}`,
+        onclick: () => restoreRun(r.runId) }, "Restore"));
+    }
     body.append(el("tr", { dataset: { id: r.runId }, class: r.runId === currentRun ? "current" : "" },
       el("td", {}, box), el("td", {}, r.runId), el("td", {}, r.scenarioId ?? ""),
       el("td", { class: `state-${r.state}` }, r.state), el("td", { class: "num" }, frac),
-      el("td", {}, r.createdAt ?? ""), el("td", {}, r.finishedAt ?? ""), el("td", {}, view)));
+      el("td", {}, r.createdAt ?? ""), el("td", {}, r.finishedAt ?? ""), actions));
   }
 }
 
@@ -396,7 +406,9 @@ function renderProgress(run) {
   const state = $("run-state");
   state.className = `state-${run.state}`;
   state.textContent = `State: ${run.state}` + (run.scenarioId ? ` · scenario ${run.scenarioId}` : "") +
-    (run.startedAt ? ` · started ${run.startedAt}` : "") + (run.finishedAt ? ` · finished ${run.finishedAt}` : "");
+    (run.startedAt ? ` · started ${run.startedAt}` : "") + (run.finishedAt ? ` · finished ${run.finishedAt}` : "") +
+    (run.speed ? ` · speed ${run.speed}` : "") + (run.archived ? " · archived: restore it to read its scorecard" : "") +
+    (run.error ? ` · ${run.error}` : "");
   state.dataset.state = run.state;
   const fraction = typeof p.fraction === "number" ? p.fraction : run.state === "DONE" ? 1 : 0;
   $("run-progress").value = fraction;
@@ -430,6 +442,7 @@ async function renderScorecard(run) {
   const notes = card.notes ?? summary.notes ?? "";
   const verdict = card.verdict ?? summary.verdict;
   $("run-notes").textContent = notes;
+  renderActions(card.scenario);
   $("run-notes").className = `notes ${verdict === "PASS" ? "pass" : "fail"}`;
   const base = `${API}/runs/${encodeURIComponent(id)}`;
   $("run-report-link").href = `${base}/scorecard.html`;
@@ -437,6 +450,20 @@ async function renderScorecard(run) {
   $("run-metrics-link").href = `${base}/metrics.parquet`;
   $("run-summary").hidden = false;
   await showReport(`${base}/scorecard.html`);
+}
+
+// A scenario run's per-action intended and actual counts and success rates.
+function renderActions(scenario) {
+  const table = $("run-actions");
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  const actions = (scenario && scenario.actions) || [];
+  table.hidden = !actions.length;
+  for (const a of actions) {
+    body.append(el("tr", { dataset: { action: a.action } }, el("th", { scope: "row" }, a.action),
+      el("td", {}, a.endpoint ?? ""), el("td", { class: "num" }, num(a.intended)), el("td", { class: "num" }, num(a.actual)),
+      el("td", { class: "num" }, num(a.succeeded)), el("td", { class: "num" }, pct(a.success_rate))));
+  }
 }
 
 // The report is a page of its own (inline CSS and SVG charts, no script). Without a token
@@ -467,6 +494,16 @@ async function showReport(url) {
   root.replaceChildren(...[...doc.body.childNodes].map((n) => document.importNode(n, true)));
   frame.hidden = true;
   inline.hidden = false;
+}
+
+async function restoreRun(id) {
+  try {
+    await api("POST", `/runs/${encodeURIComponent(id)}/restore`);
+    status(`Restored ${id}.`);
+  } catch (e) {
+    status(`Could not restore ${id}: ${e.message}`);
+  }
+  await loadRuns().catch(() => {});
 }
 
 async function cancelRun() {
@@ -529,7 +566,6 @@ async function start() {
   $("run-form").addEventListener("submit", runScenario);
   $("compare-form").addEventListener("submit", compareRuns);
   $("run-cancel").addEventListener("click", cancelRun);
-  let typing;
   $("scenario-json").addEventListener("input", () => {
     clearTimeout(typing);
     typing = setTimeout(() => renderFields([]), 300);
