@@ -25,22 +25,32 @@ let tokenAsk = null; // one dialog at a time, shared by every request that got a
 
 function askToken() {
   if (tokenAsk) return tokenAsk;
-  tokenAsk = new Promise((resolve) => {
+  tokenAsk = new Promise((resolve, reject) => {
     const dialog = $("token-dialog");
     const form = $("token-form");
     const input = $("token-input");
     input.value = "";
+    const finish = () => {
+      form.removeEventListener("submit", done);
+      dialog.removeEventListener("cancel", cancel);
+      tokenAsk = null;
+    };
     const done = (ev) => {
       ev.preventDefault();
       const token = input.value.trim();
       if (!token) return;
-      form.removeEventListener("submit", done);
+      finish();
       sessionStorage.setItem(TOKEN_KEY, token);
       dialog.close();
-      tokenAsk = null;
       resolve(token);
     };
+    // Escape closes the dialog: the request fails as unauthorized instead of waiting forever.
+    const cancel = () => {
+      finish();
+      reject(new ApiError(401, { title: "this server needs an API token" }));
+    };
     form.addEventListener("submit", done);
+    dialog.addEventListener("cancel", cancel);
     dialog.showModal();
     input.focus();
   });
