@@ -20,6 +20,7 @@ pub mod replay;
 pub mod scorecard;
 pub mod scrub;
 pub mod sensitive;
+pub mod store;
 pub mod stub;
 pub mod tap;
 pub mod trace;
