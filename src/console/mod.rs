@@ -142,6 +142,18 @@ mod tests {
         );
     }
 
+    /// The scenario the editor opens with is the seed's, and the scenario parser accepts it
+    /// as it stands (the browser test creates it through the form).
+    #[test]
+    fn the_editor_opens_with_a_valid_seed_scenario() {
+        let open = "aria-describedby=\"scenario-help scenario-errors\">";
+        let start = INDEX_HTML.find(open).expect("the editor's textarea") + open.len();
+        let len = INDEX_HTML[start..].find("</textarea>").expect("its end");
+        let seed = &INDEX_HTML[start..start + len];
+        let parsed = crate::scenario::parse(seed, crate::scenario::ScenarioFormat::Json, "seed");
+        assert_eq!(parsed.expect("the seed parses").name, "flood_rerate_wave1");
+    }
+
     /// Readable without JavaScript: the headings, the labelled form and the seed scenario are
     /// in the static page.
     #[test]
