@@ -157,11 +157,13 @@ async function loadScenarios() {
   if (!list.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "empty" }, "No scenarios yet: create one below.")));
   for (const s of list) {
     const run = el("button", { type: "button", class: "link", onclick: () => chooseScenario(s.id) }, "Run…");
+    const copy = el("button", { type: "button", class: "link", onclick: () => editScenario(s.id) }, "Edit a copy");
+    copy.setAttribute("aria-label", `Edit a copy of ${s.id}`);
     const del = el("button", { type: "button", class: "link", onclick: () => deleteScenario(s.id) }, "Delete");
     run.setAttribute("aria-label", `Run ${s.id}`);
     del.setAttribute("aria-label", `Delete ${s.id}`);
     body.append(el("tr", { dataset: { id: s.id } }, el("td", {}, s.id), el("td", {}, s.name ?? ""),
-      el("td", {}, s.status ?? ""), el("td", {}, s.createdAt ?? ""), el("td", {}, run, " ", del)));
+      el("td", {}, s.status ?? ""), el("td", {}, s.createdAt ?? ""), el("td", {}, run, " ", copy, " ", del)));
     select.append(el("option", { value: s.id }, `${s.id} ${s.name ?? ""}`));
   }
   if (chosen && list.some((s) => s.id === chosen)) select.value = chosen;
@@ -171,6 +173,20 @@ async function loadScenarios() {
 function chooseScenario(id) {
   $("run-scenario").value = id;
   $("run-speed").focus();
+}
+
+// Loads a stored scenario into the editor, to change it and create a new one.
+async function editScenario(id) {
+  try {
+    const view = await api("GET", `/scenarios/${encodeURIComponent(id)}`);
+    $("scenario-json").value = JSON.stringify(view.scenario, null, 2);
+    renderFields([]);
+    $("scenario-result").className = "";
+    $("scenario-result").textContent = `Editing a copy of ${id}: create it as a new scenario.`;
+    $("scenario-json").focus();
+  } catch (e) {
+    status(`Could not read ${id}: ${e.message}`);
+  }
 }
 
 async function deleteScenario(id) {
@@ -377,6 +393,7 @@ async function loadRuns() {
 
 let currentRun = null;
 let pollTimer = null;
+let polls = 0;
 
 function showRun(id) {
   currentRun = id;
@@ -404,6 +421,7 @@ async function poll(id) {
   if (id !== currentRun) return;
   renderProgress(run);
   if (ACTIVE.has(run.state)) {
+    if (++polls % 4 === 0) loadRuns().catch(() => {}); // the list's progress column too
     pollTimer = setTimeout(() => poll(id), POLL_MS);
   } else {
     loadRuns().catch(() => {});
