@@ -424,6 +424,7 @@ async function poll(id) {
     if (++polls % 4 === 0) loadRuns().catch(() => {}); // the list's progress column too
     pollTimer = setTimeout(() => poll(id), POLL_MS);
   } else {
+    status(`${id} ${run.state}.`);
     loadRuns().catch(() => {});
     if (run.state === "DONE" || run.state === "CANCELLED") await renderScorecard(run);
   }
