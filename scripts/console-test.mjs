@@ -136,6 +136,36 @@ try {
   await page.locator(`#run-table tr[data-id="${runId}"] td.state-DONE`).waitFor({ timeout: 10_000 });
   check(true, "the runs list shows the run as DONE");
 
+  // 7. A second run of the same scenario, and the two compared side by side.
+  await page.locator("#run-submit").click();
+  await page.waitForFunction(
+    (first) => {
+      const title = document.querySelector("#run-title")?.textContent || "";
+      const state = document.querySelector("#run-state")?.dataset.state;
+      return !title.includes(first) && ["DONE", "FAILED", "CANCELLED"].includes(state);
+    },
+    runId,
+    { timeout: RUN_TIMEOUT_MS, polling: 250 },
+  );
+  const second = (/RUN-\d+/.exec((await page.locator("#run-title").textContent()) || "") || [])[0];
+  check((await page.locator("#run-state").getAttribute("data-state")) === "DONE", "a second run reaches DONE", second);
+  for (const id of [runId, second]) {
+    await page.locator(`#run-table tr[data-id="${id}"] input[name=compare]`).check();
+  }
+  await page.locator("#compare-submit").click();
+  await page.locator("#compare:not([hidden])").waitFor({ timeout: 10_000 });
+  const row = page.locator('#compare-table tr[data-figure="p95"] td');
+  const [a, b, delta] = await row.allTextContents();
+  check(
+    numberIn(a) > 0 && numberIn(b) > 0 && delta !== undefined,
+    "the two runs' p95 side by side with the delta",
+    `${a} | ${b} | ${delta}`,
+  );
+  check(
+    ((await page.locator("#compare-a").textContent()) || "").includes(runId),
+    "the older run is A",
+  );
+
   await page.locator("#run").scrollIntoViewIfNeeded();
   await page.screenshot({ path: out, fullPage: true });
   check(true, `screenshot written to ${out}`);
