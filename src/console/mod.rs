@@ -25,26 +25,30 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Every file of the console: its path, its text and its content type.
+const ASSETS: [(&str, &str, &str); 4] = [
+    ("/", INDEX_HTML, "text/html; charset=utf-8"),
+    (
+        "/console/console.css",
+        CONSOLE_CSS,
+        "text/css; charset=utf-8",
+    ),
+    (
+        "/console/console.js",
+        CONSOLE_JS,
+        "text/javascript; charset=utf-8",
+    ),
+    ("/console/favicon.svg", FAVICON_SVG, "image/svg+xml"),
+];
+
 /// The console's routes (`GET /` and its assets under `/console/`), to be merged into the API
 /// router.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
-        )
-        .route(
-            "/console/console.css",
-            get(|| async { asset(CONSOLE_CSS, "text/css; charset=utf-8") }),
-        )
-        .route(
-            "/console/console.js",
-            get(|| async { asset(CONSOLE_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/console/favicon.svg",
-            get(|| async { asset(FAVICON_SVG, "image/svg+xml") }),
-        )
+    ASSETS
+        .iter()
+        .fold(Router::new(), |router, &(path, body, content_type)| {
+            router.route(path, get(move || async move { asset(body, content_type) }))
+        })
 }
 
 /// One compiled-in file with its content type and the console's security headers. `no-cache`
@@ -93,12 +97,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_asset_is_served_with_its_type_and_the_policy() {
-        for (path, ty) in [
-            ("/", "text/html; charset=utf-8"),
-            ("/console/console.css", "text/css; charset=utf-8"),
-            ("/console/console.js", "text/javascript; charset=utf-8"),
-            ("/console/favicon.svg", "image/svg+xml"),
-        ] {
+        for (path, _, ty) in ASSETS {
             let (status, headers, body) = get_path(path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
             assert_eq!(headers[header::CONTENT_TYPE], ty, "{path}");
