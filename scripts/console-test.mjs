@@ -81,6 +81,9 @@ try {
     (await page.locator("#scenario-json").getAttribute("aria-invalid")) === "true",
     "the editor is marked invalid",
   );
+  await bad.locator("button.name").click();
+  const selected = await page.locator("#scenario-json").evaluate((ta) => ta.value.slice(ta.selectionStart, ta.selectionEnd));
+  check(selected.startsWith('"actors"'), "selecting the flagged field selects it in the editor", selected);
 
   // 2. The seed scenario through the form.
   const scenario = ACTORS ? seed.replace(/"actors":\s*\d+/, `"actors": ${ACTORS}`) : seed;

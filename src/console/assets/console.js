@@ -290,10 +290,8 @@ function renderFields(errors = []) {
   list.replaceChildren();
   const items = new Map();
   for (const s of spans) {
-    const li = el("li", { tabindex: 0, dataset: { field: s.path } },
-      el("span", { class: "name" }, `${s.path}  · line ${lineOf(text, s.start)}`));
-    li.addEventListener("click", () => selectSpan(s));
-    li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") selectSpan(s); });
+    const li = el("li", { dataset: { field: s.path } },
+      el("button", { type: "button", class: "name", onclick: () => selectSpan(s) }, `${s.path}  · line ${lineOf(text, s.start)}`));
     items.set(s.path, li);
     list.append(li);
   }
@@ -305,10 +303,11 @@ function renderFields(errors = []) {
       // nearest enclosing field that exists, else list it on its own.
       let parent = parentOf(field);
       while (parent && !items.has(parent)) parent = parentOf(parent);
-      li = el("li", { tabindex: 0, class: "missing", dataset: { field } }, el("span", { class: "name" }, field));
-      const anchor = parent ? items.get(parent) : null;
+      // Selecting it finds the enclosing field it belongs in.
       const span = parent ? byPath.get(parent) : null;
-      if (span) li.addEventListener("click", () => selectSpan(span));
+      li = el("li", { class: "missing", dataset: { field } },
+        el("button", { type: "button", class: "name", onclick: () => span && selectSpan(span) }, field));
+      const anchor = parent ? items.get(parent) : null;
       if (anchor) anchor.after(li);
       else list.prepend(li);
       items.set(field, li);
