@@ -4,7 +4,8 @@
 //   node scripts/console-test.mjs BASE_URL OUT.png
 //
 // Env: PLAYWRIGHT_DIR (the folder playwright-core is installed in; console-test.sh sets it),
-// CONSOLE_TEST_SPEED (default 600), CONSOLE_TEST_ACTORS (default: the seed's own count).
+// CONSOLE_TEST_SPEED (default 600), CONSOLE_TEST_ACTORS (default: the seed's own count),
+// CONSOLE_TEST_TOKEN (the server wants this bearer token: answer the console's dialog).
 // Exits 0 when every check passed, 1 on a failed check, 2 on bad usage. Started by
 // scripts/console-test.sh, which also starts the server.
 import { createRequire } from "node:module";
@@ -21,6 +22,7 @@ const { chromium } = require("playwright-core");
 
 const SPEED = process.env.CONSOLE_TEST_SPEED || "600";
 const ACTORS = process.env.CONSOLE_TEST_ACTORS;
+const TOKEN = process.env.CONSOLE_TEST_TOKEN || "";
 const RUN_TIMEOUT_MS = 90_000;
 
 let failures = 0;
@@ -62,6 +64,14 @@ try {
 
   await page.goto(base, { waitUntil: "domcontentloaded" });
   check((await page.locator("h1").textContent()) === "esr console", "the console page opens");
+  if (TOKEN) {
+    // The first 401 opens the token dialog; the token then stays for the tab.
+    await page.locator("#token-dialog[open]").waitFor({ timeout: 10_000 });
+    await page.locator("#token-input").fill(TOKEN);
+    await page.locator("#token-form button[type=submit]").click();
+    await page.locator("#token-dialog").waitFor({ state: "hidden", timeout: 5_000 });
+    check(true, "the console asks for the API token");
+  }
   await page.waitForFunction(() => document.querySelectorAll("#field-list li").length > 0);
   check(
     (await page.locator('#field-list li[data-field="script[2].ratio"]').count()) === 1,
@@ -129,10 +139,11 @@ try {
   check(numberIn(requests) > 0, "requests were sent", requests);
   check(notes.length > 0, "the scorecard's notes are shown", notes);
 
-  // 5. The report with its charts, in the frame.
-  const frame = page.frameLocator("#run-report");
-  await frame.locator("svg").first().waitFor({ timeout: 15_000 });
-  const reportTitle = (await frame.locator("h1").first().textContent()) || "";
+  // 5. The report with its charts: in the frame, or (with a token, which a frame cannot
+  // send) fetched into the page.
+  const report = TOKEN ? page.locator("#run-report-inline") : page.frameLocator("#run-report");
+  await report.locator("svg").first().waitFor({ timeout: 15_000 });
+  const reportTitle = (await report.locator("h1").first().textContent()) || "";
   check(reportTitle.includes(runId), "the scorecard report with its charts is embedded", reportTitle.trim());
 
   // 6. The runs list shows the run as DONE.
@@ -173,6 +184,8 @@ try {
   await page.screenshot({ path: out, fullPage: true });
   check(true, `screenshot written to ${out}`);
 
+  const asked = Number((await page.locator("#token-dialog").getAttribute("data-asked")) || 0);
+  check(asked === (TOKEN ? 1 : 0), "the token is asked for once at most", `asked ${asked} time(s)`);
   check(pageErrors.length === 0, "no script error or policy violation", pageErrors.join(" | "));
   check(foreign.length === 0, "nothing was fetched from another origin", foreign.join(" "));
 } catch (e) {

@@ -6,6 +6,7 @@
 # read off the page; a screenshot is saved.
 #
 #   scripts/console-test.sh [OUT.png]      (default docs/console.png)
+#   CONSOLE_TEST_TOKEN=T scripts/console-test.sh OUT.png    (the same behind a bearer token)
 #
 # Needs target/debug/esr (cargo build), /usr/bin/chromium (apt-get install -y chromium) and
 # node + npm; installs playwright-core (pinned, no browser download) into a cache folder.
@@ -58,7 +59,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The server prints exactly one line on stdout once it listens: `listening on http://ADDR/`.
-"$esr" serve --listen 127.0.0.1:0 --data "$work/data" >"$work/stdout" 2>"$work/stderr" &
+# CONSOLE_TEST_TOKEN set: the server wants it as a bearer token and the console must ask.
+ESR_API_TOKEN=${CONSOLE_TEST_TOKEN:-} \
+    "$esr" serve --listen 127.0.0.1:0 --data "$work/data" >"$work/stdout" 2>"$work/stderr" &
 server=$!
 base=""
 for _ in $(seq 1 300); do

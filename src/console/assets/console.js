@@ -51,6 +51,7 @@ function askToken() {
     };
     form.addEventListener("submit", done);
     dialog.addEventListener("cancel", cancel);
+    dialog.dataset.asked = String(Number(dialog.dataset.asked || 0) + 1);
     dialog.showModal();
     input.focus();
   });
