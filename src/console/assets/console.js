@@ -472,6 +472,7 @@ async function renderScorecard(run) {
   const verdict = card.verdict ?? summary.verdict;
   $("run-notes").textContent = notes;
   renderActions(card.scenario);
+  renderPhases(card.phases);
   $("run-notes").className = `notes ${verdict === "PASS" ? "pass" : "fail"}`;
   const base = `${API}/runs/${encodeURIComponent(id)}`;
   $("run-report-link").href = `${base}/scorecard.html`;
@@ -492,6 +493,23 @@ function renderActions(scenario) {
     body.append(el("tr", { dataset: { action: a.action } }, el("th", { scope: "row" }, a.action),
       el("td", {}, a.endpoint ?? ""), el("td", { class: "num" }, num(a.intended)), el("td", { class: "num" }, num(a.actual)),
       el("td", { class: "num" }, num(a.succeeded)), el("td", { class: "num" }, pct(a.success_rate))));
+  }
+}
+
+// Before / during / after each fault window, with the time to recover.
+function renderPhases(phases) {
+  const table = $("run-phases");
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  table.hidden = !(phases && phases.length);
+  for (const f of phases || []) {
+    for (const [name, p] of [["before", f.before], ["during", f.during], ["after", f.after]]) {
+      const recover = name === "after" ? (f.time_to_recover_s == null ? "not in the run" : `${num(f.time_to_recover_s, 1)} s`) : "";
+      body.append(el("tr", { dataset: { window: f.window, phase: name } }, el("th", { scope: "row" }, `${f.window} ${name}`),
+        el("td", { class: "num" }, `${num(p.start_s, 1)}–${num(p.end_s, 1)} s`), el("td", { class: "num" }, num(p.requests)),
+        el("td", { class: "num" }, pct(p.success_rate)), el("td", { class: "num" }, ms(p.latency_p99_ms)),
+        el("td", { class: "num" }, recover)));
+    }
   }
 }
 
