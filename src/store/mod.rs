@@ -294,7 +294,8 @@ impl Store {
                     scenario_id,
                     state.as_str(),
                     speed,
-                    folder.dir.to_string_lossy(),
+                    // Relative to the data folder, so the folder can move.
+                    format!("runs/{}", folder.id),
                     us,
                     at,
                     started
@@ -349,9 +350,16 @@ impl Store {
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("{} ORDER BY r.seq", RunRow::SELECT);
         let mut st = self.conn.prepare(&sql).map_err(self.e())?;
-        st.query_map([], RunRow::from_row)
+        let rows: Vec<RunRow> = st
+            .query_map([], RunRow::from_row)
             .and_then(|r| r.collect())
-            .map_err(self.e())
+            .map_err(self.e())?;
+        Ok(rows.into_iter().map(|r| self.resolve(r)).collect())
+    }
+
+    fn resolve(&self, mut r: RunRow) -> RunRow {
+        r.folder = self.data.join(&r.folder);
+        r
     }
 
     /// One run, `None` when unknown.
@@ -360,6 +368,7 @@ impl Store {
         self.conn
             .query_row(&sql, params![id], RunRow::from_row)
             .optional()
+            .map(|r| r.map(|r| self.resolve(r)))
             .map_err(self.e())
     }
 
