@@ -4,7 +4,9 @@
 //! `scorecard.json`.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Output;
 
 use esr::scenario::{self, Generator, ScenarioFormat};
 use esr::scrub::check::{CheckOptions, check_trace};
@@ -22,6 +24,16 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// Runs `esr scenario SUB FILE ARGS...`.
+fn scenario_cmd(sub: &str, file: &Path, args: &[&OsStr]) -> Output {
+    esr()
+        .args(["scenario", sub])
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn records(path: &Path) -> Vec<TraceRecord> {
     TraceReader::open(path)
         .unwrap()
@@ -35,11 +47,7 @@ fn records(path: &Path) -> Vec<TraceRecord> {
 fn the_seed_scenario_is_accepted_verbatim() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "seed.json", SEED);
-    let out = esr()
-        .args(["scenario", "validate"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = scenario_cmd("validate", &file, &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -63,11 +71,7 @@ fn every_validation_error_names_its_field() {
         "catalog":{"REFUND":{"path":"refund"}},
         "think_time":{"lognormal":{"p50":"2s","p99":"1s"}}}"#;
     let file = write(dir.path(), "bad.json", bad);
-    let out = esr()
-        .args(["scenario", "validate"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = scenario_cmd("validate", &file, &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     for (field, says) in [
@@ -153,13 +157,8 @@ fn the_same_seed_generates_the_same_trace() {
     let a = write(dir.path(), "a.json", &small("det", 500, "5m", 7));
     let b = write(dir.path(), "b.json", &small("det", 500, "5m", 8));
     let gen_ = |file: &Path, out: &str| {
-        let o = esr()
-            .args(["scenario", "generate"])
-            .arg(file)
-            .arg("-o")
-            .arg(dir.path().join(out))
-            .output()
-            .unwrap();
+        let out = dir.path().join(out);
+        let o = scenario_cmd("generate", file, &["-o".as_ref(), out.as_os_str()]);
         assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
         text(&o).0
     };
@@ -235,13 +234,7 @@ fn the_synthetic_card_is_caught_by_check_if_exported() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "s.json", &small("cards", 50, "1m", 1));
     let trace = dir.path().join("t.parquet");
-    let o = esr()
-        .args(["scenario", "generate"])
-        .arg(&file)
-        .arg("-o")
-        .arg(&trace)
-        .output()
-        .unwrap();
+    let o = scenario_cmd("generate", &file, &["-o".as_ref(), trace.as_os_str()]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let report = check_trace(&trace, &CheckOptions::default(), None).unwrap();
     let body = &report.residual.per_column["body"];
@@ -284,13 +277,16 @@ fn scenario_run_end_to_end_with_a_fault() {
             "thresholds":["success>=50%","p95<10s"]}"#,
     );
     let data = dir.path().join("data");
-    let o = esr()
-        .args(["scenario", "run"])
-        .arg(&file)
-        .args(["--speed", "60", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let o = scenario_cmd(
+        "run",
+        &file,
+        &[
+            "--speed".as_ref(),
+            "60".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ],
+    );
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("scenario ach_fault"), "{stdout}");
@@ -390,13 +386,7 @@ fn a_trace_based_scenario_audits_its_trace() {
         ),
     );
     let data = dir.path().join("data");
-    let o = esr()
-        .args(["scenario", "run"])
-        .arg(&file)
-        .arg("--data")
-        .arg(&data)
-        .output()
-        .unwrap();
+    let o = scenario_cmd("run", &file, &["--data".as_ref(), data.as_os_str()]);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
     let card = scorecard(&data.join("runs/RUN-0001"));
@@ -411,14 +401,83 @@ fn a_trace_based_scenario_audits_its_trace() {
         "missing.json",
         r#"{"name":"gone","trace":"/nonexistent/t.parquet"}"#,
     );
-    let o = esr()
-        .args(["scenario", "run"])
-        .arg(&missing)
-        .arg("--data")
-        .arg(dir.path().join("data2"))
-        .output()
-        .unwrap();
+    let data2 = dir.path().join("data2");
+    let o = scenario_cmd("run", &missing, &["--data".as_ref(), data2.as_os_str()]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert!(text(&o).1.contains("no trace file"));
     assert!(!dir.path().join("data2/runs").exists());
+}
+
+fn script_of(name: &str, actors: u64, duration: &str, extra: &str) -> String {
+    format!(
+        r#"{{"name":"{name}","actors":{actors},"duration":"{duration}","seed":2,{extra}
+            "script":[{{"action":"LOGIN"}},{{"action":"PAY","ratio":0.9}},{{"action":"ABANDON","ratio":0.1}}]}}"#
+    )
+}
+
+#[test]
+fn the_library_run_takes_the_servers_folder_watch_target_and_stop() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let stub = esr::stub::StubServer::spawn(esr::stub::hms())
+            .await
+            .unwrap();
+        let extra = format!(r#""target":"{}","#, stub.url());
+        let s = scenario::parse(
+            &script_of("api_path", 100, "1m", &extra),
+            ScenarioFormat::Json,
+            "<request body>",
+        )
+        .unwrap();
+        // As the server does it: the run's folder allocated beforehand, progress watched.
+        let folder = esr::replay::run::allocate(dir.path()).unwrap();
+        let watch = std::sync::Arc::new(esr::replay::RunWatch::default());
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        let settings = scenario::RunSettings {
+            data: dir.path().to_path_buf(),
+            speed: Some(30.0),
+            run_folder: Some(folder.clone()),
+            watch: Some(watch.clone()),
+            progress: false,
+            command: vec!["POST /api/esr/scenarios/SCN-1/run".into()],
+        };
+        let r = scenario::run(&s, settings, stop).await.unwrap();
+        assert_eq!(r.run.id, folder.id);
+        assert!(!r.scorecard.interrupted);
+        let (live, intended, _) = watch.snapshot().expect("the watch saw the run start");
+        assert_eq!(Some(live.sent), intended);
+        let sc = r.scorecard.scenario.as_ref().unwrap();
+        assert_eq!((sc.actions[0].intended, sc.actions[0].actual), (100, 100));
+        assert_eq!(r.scorecard.target, stub.url());
+
+        // Cancelled part-way: still a complete, readable run, marked interrupted.
+        let s = scenario::parse(
+            &script_of("cancelled", 2000, "10m", &extra),
+            ScenarioFormat::Json,
+            "t",
+        )
+        .unwrap();
+        let (tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+            let _ = tx.send(true);
+        });
+        let settings = scenario::RunSettings {
+            data: dir.path().to_path_buf(),
+            speed: Some(10.0),
+            ..Default::default()
+        };
+        let r = scenario::run(&s, settings, stop).await.unwrap();
+        assert!(r.scorecard.interrupted);
+        assert!(r.scorecard.requests < r.scorecard.intended_requests);
+        assert_ne!(r.scorecard.notes, "Ready for production!");
+        let stored = esr::scorecard::Scorecard::read(&r.run.dir.join("scorecard.json")).unwrap();
+        assert_eq!(stored, r.scorecard);
+        stub.shutdown().await;
+    });
 }
