@@ -375,9 +375,7 @@ mod tests {
             r#"{{{base},"target":"127.0.0.1:9","faults":[{{"action":"ACH_DOWN","at":"1s","for":"1s"}}]}}"#
         );
         assert_eq!(fields(&target), ["faults[0].action", "target"]);
-        let shared = format!(
-            r#"{{"name":"x","actors":1,"duration":"1m","script":[{{"action":"LOGIN"}},{{"action":"RELOG"}}],"catalog":{{"RELOG":{{"path":"/login"}}}}}}"#
-        );
-        assert_eq!(fields(&shared), ["script[1].action"]);
+        let shared = r#"{"name":"x","actors":1,"duration":"1m","script":[{"action":"LOGIN"},{"action":"RELOG"}],"catalog":{"RELOG":{"path":"/login"}}}"#;
+        assert_eq!(fields(shared), ["script[1].action"]);
     }
 }
