@@ -260,6 +260,17 @@ async fn bad_run_requests_and_unknown_things_are_problems() {
     call(&st, Method::POST, "/api/esr/scenarios/SCN-9/run", "")
         .await
         .problem(404);
+    // A trace-based scenario whose trace is gone: refused before a run exists.
+    let trace = dir.path().join("t.parquet");
+    std::fs::write(&trace, b"placeholder").unwrap();
+    let body = json!({"name": "traced", "trace": trace, "speed": 2}).to_string();
+    let a = call(&st, Method::POST, "/api/esr/scenarios", &body).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    std::fs::remove_file(&trace).unwrap();
+    let p = call(&st, Method::POST, "/api/esr/scenarios/SCN-2/run", "")
+        .await
+        .problem(422);
+    assert_eq!(p["errors"][0]["field"], "trace");
     // None of the refused requests made a run.
     assert_eq!(get(&st, "/api/esr/runs").await.json(), json!([]));
 

@@ -193,6 +193,21 @@ pub async fn run_scenario(
         .ok_or_else(|| Problem::not_found("scenario", &id))?;
     let sc: Scenario = scenario::parse(&row.body, ScenarioFormat::Json, &id)
         .map_err(|e| Problem::internal(format!("stored scenario `{id}` no longer parses: {e}")))?;
+    // The one input problem parsing cannot see: the trace may have gone since.
+    if let Some(t) = &sc.trace
+        && !std::path::Path::new(t).is_file()
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-scenario",
+            format!("scenario `{id}` names a trace the server cannot find"),
+        )
+        .with_errors(vec![FieldProblem {
+            field: "trace".into(),
+            message: "no trace file at this path (relative paths start at the server's folder);                       write one with `esr ingest`"
+                .into(),
+        }]));
+    }
     let run = Runner::submit(&app, &id, sc, body.speed)?;
     Ok((
         StatusCode::ACCEPTED,
