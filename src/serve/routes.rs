@@ -351,8 +351,9 @@ pub async fn metrics(State(app): State<AppState>, Path(id): Path<String>) -> Ans
 /// that is not archived).
 pub async fn restore(State(app): State<AppState>, Path(id): Path<String>) -> Answer<Json<RunView>> {
     known_run(&app, &id)?;
-    let a = app.clone();
-    let row = tokio::task::spawn_blocking(move || a.store().restore(&id))
+    // Unpacking takes a while: on a connection of its own, not the API's.
+    let store = app.store().reopen();
+    let row = tokio::task::spawn_blocking(move || store?.restore(&id))
         .await
         .map_err(|e| Problem::internal(format!("restore failed: {e}")))??;
     Ok(Json(RunView::of(row, None)))

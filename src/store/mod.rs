@@ -139,6 +139,12 @@ impl Store {
         Ok((store, lock))
     }
 
+    /// Another connection to the same store, for work that should not hold this one (packing
+    /// an archive). Never recovers anything: the caller's process owns the running runs.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        Store::open_unlocked(&self.data)
+    }
+
     fn open_unlocked(data: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data).map_err(|e| StoreError::io(data, e))?;
         let path = data.join(DB_FILE);
