@@ -14,6 +14,9 @@
 //! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
 //!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics, rate
 //!   cap, stub phases).
+//! - `scenario`: the seed accepted verbatim, validation errors naming their field, deterministic
+//!   and streaming generation, the synthetic card caught by check, `esr scenario run` with a
+//!   fault read back from scorecard.json, trace-based scenarios.
 //! - `scrub`: detector evaluation, ingest -> check, leak proof, reversal self-test, key linkage,
 //!   no raw value in any output of any command.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts, routes from a trace, metrics, `esr stub`.
@@ -23,6 +26,7 @@ mod diff;
 mod ingest;
 mod merge;
 mod replay;
+mod scenario;
 mod scorecard;
 mod scrub;
 mod serve;

@@ -260,6 +260,17 @@ async fn bad_run_requests_and_unknown_things_are_problems() {
     call(&st, Method::POST, "/api/esr/scenarios/SCN-9/run", "")
         .await
         .problem(404);
+    // A trace-based scenario whose trace is gone: refused before a run exists.
+    let trace = dir.path().join("t.parquet");
+    std::fs::write(&trace, b"placeholder").unwrap();
+    let body = json!({"name": "traced", "trace": trace, "speed": 2}).to_string();
+    let a = call(&st, Method::POST, "/api/esr/scenarios", &body).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    std::fs::remove_file(&trace).unwrap();
+    let p = call(&st, Method::POST, "/api/esr/scenarios/SCN-2/run", "")
+        .await
+        .problem(422);
+    assert_eq!(p["errors"][0]["field"], "trace");
     // None of the refused requests made a run.
     assert_eq!(get(&st, "/api/esr/runs").await.json(), json!([]));
 
@@ -645,6 +656,80 @@ async fn a_run_cut_off_by_a_crash_shows_failed_after_a_restart() {
         .await
         .unwrap();
     assert_eq!(body_json(r).await["id"], "SCN-2");
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// The seed's flow with an `ACH_DOWN` fault: the scorecard served by the API has the phases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_an_ach_down_fault_shows_its_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path(), 2, None);
+    let sc = r#"{"name":"ach_fault","actors":600,"seed":3,"duration":"6m",
+        "script":[{"action":"LOGIN","ratio":1.0},{"action":"ACH","ratio":1.0},{"action":"PAY","ratio":1.0}],
+        "faults":[{"action":"ACH_DOWN","at":"2m","for":"2m"}]}"#;
+    let (id, _) = start(&st, sc, r#"{"speed":60}"#).await;
+    let v = wait_for(&st, &id, Duration::from_secs(60), is_final).await;
+    assert_eq!(v["state"], "DONE", "{v}");
+    let card = get(&st, &format!("/api/esr/runs/{id}/scorecard"))
+        .await
+        .json();
+    let p = &card["phases"][0];
+    assert_eq!(p["window"], "ACH_DOWN", "{card}");
+    assert!(p["during"]["errors"].as_u64().unwrap() > 0, "{p}");
+    assert!(p["after"]["requests"].as_u64().unwrap() > 0, "{p}");
+}
+
+/// The server archives runs older than `--hot-days` when it starts (and hourly); the API
+/// restores one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_archives_old_runs_and_the_api_restores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = {
+        let (store, _lock) = Store::open_for_server(dir.path()).unwrap();
+        let (run, f) = store
+            .create_run("SCN-1", None, esr::store::RunState::Started)
+            .unwrap();
+        std::fs::write(f.dir.join("scorecard.json"), b"{\"requests\":1}\n").unwrap();
+        store
+            .finish(&run.id, esr::store::RunState::Done, None, None)
+            .unwrap();
+        f.dir
+    };
+    let bound = esr::serve::bind(esr::serve::ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_path_buf(),
+        max_runs: 1,
+        hot_days: 0.0,
+        token: None,
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}/api/esr/runs/RUN-0001", bound.addr);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = rx.await;
+    }));
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = body_json(reqwest::get(&base).await.unwrap()).await;
+        if v["archived"] == true {
+            break;
+        }
+        assert!(Instant::now() < until, "not archived: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!folder.exists());
+    let r = reqwest::get(format!("{base}/scorecard")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/restore"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = reqwest::get(format!("{base}/scorecard")).await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "{\"requests\":1}\n");
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

@@ -45,7 +45,7 @@ pub fn builtin() -> BTreeMap<String, Option<CatalogEntry>> {
         "PAY".into(),
         entry(
             "/pay",
-            json!({"session": "{{session}}", "amount": 74200, "card_number": "{{card}}"}),
+            json!({"session": "{{session}}", "amount": 74200, "card": "{{card}}"}),
         ),
     );
     m.insert(

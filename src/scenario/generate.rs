@@ -425,3 +425,95 @@ pub fn generate_to(s: &Scenario, out: &Path) -> Result<GenerateSummary, Scenario
         .map_err(|e| ScenarioRunError::Failed(e.to_string()))?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{ScenarioFormat, parse};
+
+    fn scenario(extra: &str, script: &str) -> Scenario {
+        let text = format!(
+            r#"{{"name":"t","actors":4000,"duration":"100s","think_time":"1s",{extra}"script":{script}}}"#
+        );
+        parse(&text, ScenarioFormat::Json, "t").unwrap()
+    }
+
+    const SEED_SCRIPT: &str =
+        r#"[{"action":"LOGIN"},{"action":"PAY","ratio":0.98},{"action":"ABANDON","ratio":0.02}]"#;
+
+    fn logins(s: &Scenario) -> Vec<i64> {
+        Generator::new(s)
+            .unwrap()
+            .filter(|r| r.path == "/login")
+            .map(|r| r.ts_us - EPOCH_US)
+            .collect()
+    }
+
+    #[test]
+    fn arrivals_follow_their_process_within_the_window() {
+        let uniform = logins(&scenario(r#""arrival":"uniform","#, SEED_SCRIPT));
+        assert_eq!(uniform.len(), 4000);
+        assert_eq!(uniform[0], 0);
+        assert_eq!(uniform[1], 25_000);
+        for kind in ["poisson", "ramp"] {
+            let t = logins(&scenario(&format!(r#""arrival":"{kind}","#), SEED_SCRIPT));
+            assert_eq!(t.len(), 4000, "{kind}");
+            assert!(t.windows(2).all(|w| w[0] <= w[1]));
+            assert!(*t.last().unwrap() < 100_000_000, "{kind}");
+            let first_half = t.iter().filter(|&&x| x < 50_000_000).count();
+            if kind == "poisson" {
+                // Half of them, within sampling error (sd ≈ 32).
+                assert!((1850..2150).contains(&first_half), "{first_half}");
+            } else {
+                // A linear ramp puts a quarter in the first half.
+                assert!((850..1150).contains(&first_half), "{first_half}");
+            }
+        }
+    }
+
+    #[test]
+    fn splits_and_conversions_divide_the_actors() {
+        let s = scenario(
+            "",
+            r#"[{"action":"LOGIN"},{"action":"FETCH_PREMIUM","ratio":0.5},{"action":"ACH"},
+                {"action":"PAY","ratio":0.6},{"action":"ABANDON","ratio":0.3}]"#,
+        );
+        let mut g = Generator::new(&s).unwrap();
+        let n = g.by_ref().count() as u64;
+        let sum = g.summary();
+        assert_eq!(sum.requests, n);
+        let taken: Vec<u64> = sum.actions.iter().map(|a| a.taken).collect();
+        assert_eq!(taken[0], 4000);
+        assert!((1850..2150).contains(&taken[1]), "{taken:?}");
+        // Everyone who converted goes on to ACH.
+        assert_eq!(taken[2], taken[1]);
+        // The end split: 60 % pay, 30 % abandon, 10 % simply stop.
+        let end = &sum.splits[1];
+        assert_eq!((end.field.as_str(), end.reached), ("script[3]", taken[2]));
+        assert_eq!(end.branches[0].2, taken[3]);
+        assert!(taken[3] + taken[4] < end.reached);
+        assert_eq!(sum.splits[0].field, "script[1]");
+        assert_eq!(sum.splits[0].reached, 4000);
+        assert_eq!(n, taken[0] + taken[1] + taken[2] + taken[3]);
+    }
+
+    #[test]
+    fn a_step_that_sends_nothing_costs_no_request() {
+        let s = scenario(
+            r#""catalog":{"WAIT":null},"#,
+            r#"[{"action":"LOGIN"},{"action":"WAIT"},{"action":"PAY"}]"#,
+        );
+        let recs: Vec<TraceRecord> = Generator::new(&s).unwrap().collect();
+        assert_eq!(recs.len(), 8000);
+        let body = String::from_utf8(
+            recs.iter()
+                .find(|r| r.path == "/pay")
+                .unwrap()
+                .body
+                .clone()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(TEST_CARDS.iter().any(|c| body.contains(c)), "{body}");
+    }
+}

@@ -15,6 +15,7 @@ use crate::replay::{self, ReplayError, ReplayOptions, ReplayResult, ScheduleOpti
 use crate::scorecard::{
     self, ActionCard, FunnelBranch, FunnelCheck, ScenarioCard, ScenarioFault, Threshold,
 };
+use crate::scrub::check::{CheckOptions, check_trace};
 use crate::stub::{StubConfig, StubHandle, StubOptions, StubServer};
 
 /// Thresholds of a scenario that sets none: a p95 under one second and at least 95 %
@@ -115,6 +116,26 @@ pub async fn run(
         }
     };
 
+    // A recorded trace is audited like `esr demo` audits its own: residual personal data
+    // counts as compliance hits. Synthetic traffic is test data by construction (its PAY
+    // card numbers are the networks' test numbers, which the check would flag on purpose).
+    let compliance_hits = match &generated {
+        Some(_) => 0,
+        None => {
+            let t = trace.clone();
+            tokio::task::spawn_blocking(move || {
+                let opts = CheckOptions {
+                    reversal_ranges: Vec::new(),
+                    ..Default::default()
+                };
+                check_trace(&t, &opts, None).map(|r| r.residual.total)
+            })
+            .await
+            .map_err(failed)?
+            .map_err(input)?
+        }
+    };
+
     // The scenario's clock starts before its first request (the first actor arrives a moment
     // after zero); the replay's starts at the first request. The stubs' fault clock is set
     // back by that much so a fault "at 15m" lands 15 scenario minutes after zero.
@@ -166,7 +187,7 @@ pub async fn run(
         metrics_listen: None,
         command: settings.command.clone(),
         progress: settings.progress,
-        compliance_hits: 0,
+        compliance_hits,
         run_folder: Some(folder),
         watch: settings.watch.clone(),
     };

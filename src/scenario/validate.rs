@@ -345,3 +345,37 @@ fn check_stubs_and_faults(s: &Scenario, e: &mut Vec<FieldError>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{ScenarioFormat, parse};
+
+    fn fields(text: &str) -> Vec<String> {
+        match parse(text, ScenarioFormat::Json, "t") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.into_iter().map(|f| f.field).collect(),
+        }
+    }
+
+    #[test]
+    fn inline_stub_configs_and_targets_are_checked() {
+        let base = r#""name":"x","actors":1,"duration":"1m","script":[{"action":"LOGIN"}]"#;
+        let ok = format!(
+            r#"{{{base},"stubs":{{"config":{{"routes":[{{"path":"/login"}}],"faults":[{{"name":"DOWN","route":"* /login"}}]}}}},"faults":[{{"action":"DOWN","at":"10s","for":"5s"}}]}}"#
+        );
+        assert_eq!(fields(&ok), Vec::<String>::new());
+        let bad =
+            format!(r#"{{{base},"stubs":{{"config":{{"routes":[{{"path":"/x","colour":1}}]}}}}}}"#);
+        assert_eq!(fields(&bad), ["stubs.config.routes[0].colour"]);
+        let both = format!(r#"{{{base},"stubs":{{"preset":"hms","config":"s.toml"}}}}"#);
+        assert_eq!(fields(&both), ["stubs"]);
+        let nope = format!(r#"{{{base},"stubs":{{"preset":"nope"}}}}"#);
+        assert_eq!(fields(&nope), ["stubs.preset"]);
+        let target = format!(
+            r#"{{{base},"target":"127.0.0.1:9","faults":[{{"action":"ACH_DOWN","at":"1s","for":"1s"}}]}}"#
+        );
+        assert_eq!(fields(&target), ["faults[0].action", "target"]);
+        let shared = r#"{"name":"x","actors":1,"duration":"1m","script":[{"action":"LOGIN"},{"action":"RELOG"}],"catalog":{"RELOG":{"path":"/login"}}}"#;
+        assert_eq!(fields(shared), ["script[1].action"]);
+    }
+}

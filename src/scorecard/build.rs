@@ -185,6 +185,7 @@ fn measured(card: &Scorecard, m: Metric) -> f64 {
         Metric::Errors => card.error_rate,
         Metric::LateStarts => card.late_starts as f64,
         Metric::Rate => card.achieved_rate,
+        Metric::PaymentSuccess => card.payment_success.unwrap_or(0.0),
     }
 }
 

@@ -206,3 +206,49 @@ fn esq_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EsqViolation>,
         Either::List(v) => v,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esq_rule_violations_read_as_a_list_or_an_old_count() {
+        let card = Scorecard::default();
+        let mut v = serde_json::to_value(&card).unwrap();
+        assert_eq!(v["esq_rule_violations"], serde_json::json!([]));
+        v["esq_rule_violations"] = serde_json::json!(0);
+        let old: Scorecard = serde_json::from_value(v.clone()).unwrap();
+        assert!(old.esq_rule_violations.is_empty());
+        v["esq_rule_violations"] = serde_json::json!(3);
+        let old: Scorecard = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(old.esq_rule_violations[0].count, 3);
+        v["esq_rule_violations"] = serde_json::json!([{"rule": "r1", "count": 2}]);
+        let new: Scorecard = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(new.esq_rule_violations[0].rule, "r1");
+        // A scorecard written before scenarios existed has no such fields at all.
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("esq_rule_violations");
+        obj.remove("payment_success");
+        let older: Scorecard = serde_json::from_value(v).unwrap();
+        assert!(older.esq_rule_violations.is_empty() && older.payment_success.is_none());
+        let merged = merge_violations(
+            [
+                EsqViolation {
+                    rule: "b".into(),
+                    count: 1,
+                },
+                EsqViolation {
+                    rule: "a".into(),
+                    count: 2,
+                },
+                EsqViolation {
+                    rule: "b".into(),
+                    count: 4,
+                },
+            ]
+            .iter(),
+        );
+        assert_eq!(merged.len(), 2);
+        assert_eq!((merged[1].rule.as_str(), merged[1].count), ("b", 5));
+    }
+}

@@ -254,8 +254,11 @@ async fn archive_periodically(state: AppState, hot_days: f64) {
     let mut tick = tokio::time::interval(ARCHIVE_EVERY);
     loop {
         tick.tick().await;
-        let s = state.clone();
-        match tokio::task::spawn_blocking(move || s.store().archive_older_than(hot_days)).await {
+        // A connection of its own: packing a large run folder takes a while, and the API's
+        // connection must stay free meanwhile (SQLite in WAL mode takes both).
+        let store = state.store().reopen();
+        let job = move || store?.archive_older_than(hot_days);
+        match tokio::task::spawn_blocking(job).await {
             Ok(Ok(ids)) if !ids.is_empty() => {
                 tracing::info!("archived {} runs older than {hot_days} days", ids.len())
             }

@@ -37,7 +37,7 @@ pub async fn create_scenario(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Answer<(StatusCode, Json<ScenarioView>)> {
+) -> Answer<(StatusCode, Json<serde_json::Value>)> {
     let body = body.map_err(body_problem)?;
     let text = std::str::from_utf8(&body).map_err(|_| {
         Problem::new(
@@ -58,12 +58,12 @@ pub async fn create_scenario(
     let sc = scenario::parse(text, format, "<request body>").map_err(scenario_problem)?;
     let json = serde_json::to_string(&sc)
         .map_err(|e| Problem::internal(format!("cannot encode the scenario: {e}")))?;
-    let store = app.store();
-    let id = store.add_scenario(&sc.name, &json)?;
-    let row = store
-        .scenario(&id)?
-        .ok_or_else(|| Problem::not_found("scenario", &id))?;
-    Ok((StatusCode::CREATED, Json(ScenarioView::of(&row, false))))
+    let id = app.store().add_scenario(&sc.name, &json)?;
+    // Exactly the seed's answer: the id and that it is ready to run.
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "status": "READY"})),
+    ))
 }
 
 fn scenario_problem(e: ScenarioError) -> Problem {
@@ -193,6 +193,21 @@ pub async fn run_scenario(
         .ok_or_else(|| Problem::not_found("scenario", &id))?;
     let sc: Scenario = scenario::parse(&row.body, ScenarioFormat::Json, &id)
         .map_err(|e| Problem::internal(format!("stored scenario `{id}` no longer parses: {e}")))?;
+    // The one input problem parsing cannot see: the trace may have gone since.
+    if let Some(t) = &sc.trace
+        && !std::path::Path::new(t).is_file()
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-scenario",
+            format!("scenario `{id}` names a trace the server cannot find"),
+        )
+        .with_errors(vec![FieldProblem {
+            field: "trace".into(),
+            message: "no trace file at this path (relative paths start at the server's folder);                       write one with `esr ingest`"
+                .into(),
+        }]));
+    }
     let run = Runner::submit(&app, &id, sc, body.speed)?;
     Ok((
         StatusCode::ACCEPTED,
@@ -336,8 +351,9 @@ pub async fn metrics(State(app): State<AppState>, Path(id): Path<String>) -> Ans
 /// that is not archived).
 pub async fn restore(State(app): State<AppState>, Path(id): Path<String>) -> Answer<Json<RunView>> {
     known_run(&app, &id)?;
-    let a = app.clone();
-    let row = tokio::task::spawn_blocking(move || a.store().restore(&id))
+    // Unpacking takes a while: on a connection of its own, not the API's.
+    let store = app.store().reopen();
+    let row = tokio::task::spawn_blocking(move || store?.restore(&id))
         .await
         .map_err(|e| Problem::internal(format!("restore failed: {e}")))??;
     Ok(Json(RunView::of(row, None)))

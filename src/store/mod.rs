@@ -139,6 +139,12 @@ impl Store {
         Ok((store, lock))
     }
 
+    /// Another connection to the same store, for work that should not hold this one (packing
+    /// an archive). Never recovers anything: the caller's process owns the running runs.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        Store::open_unlocked(&self.data)
+    }
+
     fn open_unlocked(data: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data).map_err(|e| StoreError::io(data, e))?;
         let path = data.join(DB_FILE);
@@ -294,7 +300,8 @@ impl Store {
                     scenario_id,
                     state.as_str(),
                     speed,
-                    folder.dir.to_string_lossy(),
+                    // Relative to the data folder, so the folder can move.
+                    format!("runs/{}", folder.id),
                     us,
                     at,
                     started
@@ -349,9 +356,16 @@ impl Store {
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("{} ORDER BY r.seq", RunRow::SELECT);
         let mut st = self.conn.prepare(&sql).map_err(self.e())?;
-        st.query_map([], RunRow::from_row)
+        let rows: Vec<RunRow> = st
+            .query_map([], RunRow::from_row)
             .and_then(|r| r.collect())
-            .map_err(self.e())
+            .map_err(self.e())?;
+        Ok(rows.into_iter().map(|r| self.resolve(r)).collect())
+    }
+
+    fn resolve(&self, mut r: RunRow) -> RunRow {
+        r.folder = self.data.join(&r.folder);
+        r
     }
 
     /// One run, `None` when unknown.
@@ -360,6 +374,7 @@ impl Store {
         self.conn
             .query_row(&sql, params![id], RunRow::from_row)
             .optional()
+            .map(|r| r.map(|r| self.resolve(r)))
             .map_err(self.e())
     }
 

@@ -79,7 +79,7 @@ pub struct RunRow {
     pub state: RunState,
     /// The `{"speed"}` the run was started with.
     pub speed: Option<f64>,
-    /// `DATA/runs/RUN-0001`.
+    /// `DATA/runs/RUN-0001` (stored relative to the data folder).
     pub folder: PathBuf,
     /// µs since the epoch (retention counts from here).
     pub created_us: i64,

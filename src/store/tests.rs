@@ -145,3 +145,19 @@ fn a_newer_layout_is_refused() {
     let err = Store::open(t.path()).unwrap_err().to_string();
     assert!(err.contains("newer than this esr knows"), "{err}");
 }
+
+#[test]
+fn run_folders_follow_a_moved_data_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let (old, new) = (t.path().join("a"), t.path().join("b"));
+    {
+        let s = Store::open(&old).unwrap();
+        let (_, f) = s.create_run("SCN-1", None, RunState::Queued).unwrap();
+        std::fs::write(f.dir.join("scorecard.json"), b"{}").unwrap();
+    }
+    std::fs::rename(&old, &new).unwrap();
+    let s = Store::open(&new).unwrap();
+    let r = s.run("RUN-0001").unwrap().unwrap();
+    assert_eq!(r.folder, new.join("runs/RUN-0001"));
+    assert!(r.folder.join("scorecard.json").is_file());
+}
