@@ -191,6 +191,7 @@ async function editScenario(id) {
 }
 
 async function deleteScenario(id) {
+  if (!window.confirm(`Delete scenario ${id}? Its runs are kept.`)) return;
   try {
     await api("DELETE", `/scenarios/${encodeURIComponent(id)}`);
     status(`Deleted ${id}.`);
