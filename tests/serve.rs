@@ -733,3 +733,59 @@ async fn the_server_archives_old_runs_and_the_api_restores_them() {
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// Stopping the server stops its runs: a running one ends `CANCELLED` with its partial
+/// scorecard, a queued one `CANCELLED` without one; nothing is left `STARTED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_server_cancels_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = esr::serve::bind(esr::serve::ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_path_buf(),
+        max_runs: 1,
+        hot_days: 30.0,
+        token: None,
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}/api/esr", bound.addr);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = rx.await;
+    }));
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{base}/scenarios"))
+        .body(LONG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    for _ in 0..2 {
+        let r = c
+            .post(format!("{base}/scenarios/SCN-1/run"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = body_json(c.get(format!("{base}/runs/RUN-0001")).send().await.unwrap()).await;
+        if v["progress"]["sent"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < until, "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.run("RUN-0001").unwrap().unwrap();
+    assert_eq!(first.state, esr::store::RunState::Cancelled, "{first:?}");
+    assert!(first.summary.unwrap().interrupted);
+    assert!(first.folder.join("scorecard.json").is_file());
+    let second = store.run("RUN-0002").unwrap().unwrap();
+    assert_eq!(second.state, esr::store::RunState::Cancelled, "{second:?}");
+}
