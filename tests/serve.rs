@@ -329,7 +329,8 @@ async fn with_a_token_every_route_but_health_needs_it() {
     ];
     let a = call_with(&st, Method::POST, "/api/esr/scenarios", SMALL, &right).await;
     assert_eq!(a.status, StatusCode::CREATED);
-    let a = call_with(&st, Method::GET, "/api/esr/scenarios/SCN-1", "", &right).await;
+    let lower = [("authorization", "bearer right-token")];
+    let a = call_with(&st, Method::GET, "/api/esr/scenarios/SCN-1", "", &lower).await;
     assert_eq!(a.status, StatusCode::OK);
     // Health answers without a token.
     assert_eq!(get(&st, "/api/esr/health").await.status, StatusCode::OK);
