@@ -613,6 +613,14 @@ async fn esr_serve_on_a_real_socket_and_esr_runs_read_the_same_store() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let typo = dir.path().join("typo");
+    let out = esr()
+        .args(["runs", "list", "--data"])
+        .arg(&typo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!typo.exists(), "a mistyped --data must not create a store");
 }
 
 /// A run a crash left STARTED is FAILED when the next server starts; its folder stays.
