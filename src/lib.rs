@@ -21,6 +21,8 @@ pub mod scenario;
 pub mod scorecard;
 pub mod scrub;
 pub mod sensitive;
+pub mod serve;
+pub mod store;
 pub mod stub;
 pub mod tap;
 pub mod trace;

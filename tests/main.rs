@@ -5,6 +5,8 @@
 //! - `diff`: `esr diff` of runs against stubs that differ in known ways (unchanged, regressed,
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
+//! - `serve`: `esr serve` routes and errors through `Router::oneshot`, background runs (queue,
+//!   cancel, archive/restore), the bearer token, a real socket, `esr runs`, the seed walkthrough.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
 //!   routes from a trace, metrics, `esr stub`.
 //! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
@@ -27,5 +29,6 @@ mod replay;
 mod scenario;
 mod scorecard;
 mod scrub;
+mod serve;
 mod stub;
 mod util;
