@@ -300,6 +300,12 @@ fn scenario_run_end_to_end_with_a_fault() {
         assert!(run.join(f).is_file(), "{f}");
     }
     let card = scorecard(&run);
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Scenario ach_fault</h2>"),
+        "no scenario section"
+    );
+    assert!(html.contains("payment success"));
     assert_eq!(card["notes"], "Ready for production!");
     assert_eq!(card["verdict"], "PASS");
     assert_eq!(card["compliance_hits"], 0);
