@@ -412,6 +412,17 @@ fn a_trace_based_scenario_audits_its_trace() {
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert!(text(&o).1.contains("no trace file"));
     assert!(!dir.path().join("data2/runs").exists());
+
+    // So is a target beyond loopback: the sandbox guard refuses it before anything runs.
+    let remote = write(
+        dir.path(),
+        "remote.json",
+        &script_of("remote", 5, "1m", r#""target":"http://prod.example.com","#),
+    );
+    let o = scenario_cmd("run", &remote, &["--data".as_ref(), data2.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("refusing"), "{:?}", text(&o));
+    assert!(!dir.path().join("data2/runs").exists());
 }
 
 fn script_of(name: &str, actors: u64, duration: &str, extra: &str) -> String {
