@@ -300,6 +300,12 @@ fn scenario_run_end_to_end_with_a_fault() {
         assert!(run.join(f).is_file(), "{f}");
     }
     let card = scorecard(&run);
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Scenario ach_fault</h2>"),
+        "no scenario section"
+    );
+    assert!(html.contains("payment success"));
     assert_eq!(card["notes"], "Ready for production!");
     assert_eq!(card["verdict"], "PASS");
     assert_eq!(card["compliance_hits"], 0);
@@ -405,6 +411,17 @@ fn a_trace_based_scenario_audits_its_trace() {
     let o = scenario_cmd("run", &missing, &["--data".as_ref(), data2.as_os_str()]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert!(text(&o).1.contains("no trace file"));
+    assert!(!dir.path().join("data2/runs").exists());
+
+    // So is a target beyond loopback: the sandbox guard refuses it before anything runs.
+    let remote = write(
+        dir.path(),
+        "remote.json",
+        &script_of("remote", 5, "1m", r#""target":"http://prod.example.com","#),
+    );
+    let o = scenario_cmd("run", &remote, &["--data".as_ref(), data2.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("refusing"), "{:?}", text(&o));
     assert!(!dir.path().join("data2/runs").exists());
 }
 

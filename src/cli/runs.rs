@@ -47,6 +47,13 @@ enum Cmd {
 }
 
 pub fn run(a: Args) -> anyhow::Result<Exit> {
+    // Reading must not create a store: a mistyped --data would leave an empty one behind.
+    if !a.data.join(esr::store::DB_FILE).is_file() {
+        anyhow::bail!(
+            "no run store in `{}`; give the folder `esr serve --data` uses with --data DIR",
+            a.data.display()
+        );
+    }
     let store = Store::open(&a.data)?;
     match a.cmd {
         Cmd::List { json } => {

@@ -15,6 +15,8 @@ use super::Exit;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on; `127.0.0.1:0` picks a free port (the line on stdout names it).
+    /// Beyond loopback the bearer token in the environment variable ESR_API_TOKEN is
+    /// required (and, when set, enforced on every API route but /api/esr/health).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
     listen: SocketAddr,
     /// The data folder (the run store and the runs).

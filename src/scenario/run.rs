@@ -76,7 +76,11 @@ pub async fn run(
     }
     let thresholds = thresholds(scenario)?;
     let stub_config = match &scenario.target {
-        Some(_) => None,
+        Some(t) => {
+            // Refused before a run folder exists, like every other bad input.
+            replay::SandboxGuard::new(&[]).check("target", t)?;
+            None
+        }
         None => Some(stub_config(scenario)?),
     };
     if let Some(t) = &scenario.trace

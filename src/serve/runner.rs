@@ -41,6 +41,7 @@ struct Active {
 #[derive(Debug)]
 struct Pending {
     id: String,
+    scenario_id: String,
     scenario: Scenario,
     speed: Option<f64>,
     folder: RunFolder,
@@ -80,6 +81,7 @@ impl Runner {
         let (row, folder) = app.store().create_run(scenario_id, speed, state)?;
         let pending = Pending {
             id: row.id.clone(),
+            scenario_id: scenario_id.to_string(),
             scenario,
             speed,
             folder,
@@ -111,7 +113,7 @@ impl Runner {
             command: vec![
                 "esr".into(),
                 "serve".into(),
-                format!("POST /api/esr/scenarios/.../run ({})", p.id),
+                format!("POST /api/esr/scenarios/{}/run", p.scenario_id),
             ],
         };
         let app = app.clone();

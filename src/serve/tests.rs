@@ -18,6 +18,29 @@ fn documented() -> BTreeSet<(String, String)> {
     set
 }
 
+/// Every `$ref` in the document points at something it defines.
+#[test]
+fn every_reference_in_the_document_resolves() {
+    fn walk(v: &serde_json::Value, doc: &serde_json::Value, n: &mut usize) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    let ptr = r.strip_prefix('#').expect("local reference");
+                    assert!(doc.pointer(ptr).is_some(), "dangling `{r}`");
+                    *n += 1;
+                }
+                m.values().for_each(|x| walk(x, doc, n));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, doc, n)),
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+    let mut n = 0;
+    walk(&doc, &doc, &mut n);
+    assert!(n > 20, "{n} references");
+}
+
 #[test]
 fn every_route_is_documented_and_every_documented_route_exists() {
     let routes: BTreeSet<(String, String)> = Api::new()

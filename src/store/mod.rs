@@ -380,7 +380,7 @@ impl Store {
 
     /// Archives every finished run created more than `older_than_days` ago: its folder is
     /// packed into `DATA/archive/RUN-NNNN.esra.gz` and removed; the summary stays. Returns the
-    /// ids archived.
+    /// ids archived; a run that cannot be archived is skipped with a warning.
     pub fn archive_older_than(&self, older_than_days: f64) -> Result<Vec<String>, StoreError> {
         let cutoff = unix_now_us() - (older_than_days * 86_400e6) as i64;
         let ids: Vec<String> = {
@@ -397,8 +397,11 @@ impl Store {
         };
         let mut done = Vec::new();
         for id in ids {
-            self.archive(&id)?;
-            done.push(id);
+            // One damaged run (its folder deleted by hand) must not stop the others.
+            match self.archive(&id) {
+                Ok(()) => done.push(id),
+                Err(e) => tracing::warn!("cannot archive `{id}`: {e}"),
+            }
         }
         Ok(done)
     }

@@ -105,6 +105,11 @@ fn archive_then_restore_gives_the_folder_back_byte_identical() {
     let before = files(&f.dir);
     let (other, _) = s.create_run("SCN-1", None, RunState::Started).unwrap();
 
+    // A finished run whose folder was deleted by hand is skipped, not fatal.
+    let (gone, gf) = s.create_run("SCN-1", None, RunState::Started).unwrap();
+    s.finish(&gone.id, RunState::Failed, None, Some("x"))
+        .unwrap();
+    std::fs::remove_dir(&gf.dir).unwrap();
     // Nothing is old enough at 30 days; everything finished is at 0; a running run never.
     assert!(s.archive_older_than(30.0).unwrap().is_empty());
     assert_eq!(s.archive_older_than(0.0).unwrap(), vec![r.id.clone()]);
@@ -120,7 +125,7 @@ fn archive_then_restore_gives_the_folder_back_byte_identical() {
     // An archived run's number is never handed out again, even after a restart.
     let s = Store::open(t.path()).unwrap();
     let (next, _) = s.create_run("SCN-1", None, RunState::Queued).unwrap();
-    assert_eq!(next.id, "RUN-0003");
+    assert_eq!(next.id, "RUN-0004");
 
     let back = s.restore(&r.id).unwrap();
     assert!(!back.archived);
