@@ -402,6 +402,10 @@ function showRun(id) {
   history.replaceState(null, "", `#run=${encodeURIComponent(id)}`);
   $("run").hidden = false;
   $("run-title").textContent = `Run ${id}`;
+  // Nothing of the run shown before may stand for this one until its first answer.
+  $("run-state").textContent = "Loading…";
+  $("run-state").className = "";
+  delete $("run-state").dataset.state;
   $("run-summary").hidden = true;
   $("run-report").removeAttribute("src");
   for (const tr of $("run-table").tBodies[0].rows) tr.classList.toggle("current", tr.dataset.id === id);
