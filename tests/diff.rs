@@ -175,6 +175,7 @@ fn side_by_side(data: &Path, trace: &Path, a: &str, b: &str) -> (String, String)
 
 #[test]
 fn diff_of_two_runs_against_the_same_service_is_unchanged() {
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let trace = write_trace(dir.path(), "t.parquet", 240, "a");
@@ -206,6 +207,7 @@ fn diff_of_two_runs_against_the_same_service_is_unchanged() {
 
 #[test]
 fn a_slower_endpoint_regresses_with_an_interval_above_zero_and_a_small_ks_p() {
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let trace = write_trace(dir.path(), "t.parquet", 240, "a");

@@ -126,6 +126,7 @@ fn shard_runs(dir: &Path, trace: &Path, url: &str) -> PathBuf {
 
 #[test]
 fn three_shards_merged_equal_one_unsharded_replay() {
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let trace = write_trace(dir.path(), 150, 2_000);
     let server = PathServer::start();

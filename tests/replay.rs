@@ -264,6 +264,7 @@ fn scorecard_matches_a_server_with_known_behaviour_and_thresholds_set_the_exit_c
 
 #[test]
 fn a_fixed_100ms_server_gives_p50_near_100ms() {
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let trace = write_trace(dir.path(), 30, 10_000);
     let server = Server::start(slow_100ms);
@@ -543,6 +544,7 @@ fn against_a_stub_with_10_percent_500s_success_is_90_percent() {
 
 #[test]
 fn against_a_stub_with_fixed_100ms_p50_is_100ms() {
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let trace = write_trace(dir.path(), 40, 5_000);
     let stub = Stub::start(one_route(|r| {

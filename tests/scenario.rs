@@ -263,6 +263,7 @@ fn scorecard(run_dir: &Path) -> Value {
 
 #[test]
 fn scenario_run_end_to_end_with_a_fault() {
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     // 300 actors over 6 minutes with the ACH service down from 2:00 to 4:00: about 6 s at
     // 60x, so the window spans two of the scorecard's one-second buckets.

@@ -32,3 +32,12 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// Tests that judge latency, and tests that put a heavy load on the machine, hold this while
+/// they run, so one test's load is never another's latency noise (the suite runs tests on
+/// several threads at once). Sync tests call `blocking_lock()`, async ones `.lock().await`.
+#[allow(dead_code)]
+pub fn timing_lock() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}

@@ -470,6 +470,7 @@ async fn cancelling_a_running_and_a_queued_run() {
 /// The seed's three steps, as the seed writes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_walkthrough() {
+    let _quiet = crate::util::timing_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), 2, None);
     let a = call(&st, Method::POST, "/api/esr/scenarios", SEED).await;
@@ -499,6 +500,7 @@ async fn the_seed_walkthrough() {
 /// The seed's flow with an `ACH_DOWN` fault: the scorecard served by the API has the phases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_with_an_ach_down_fault_shows_its_phases() {
+    let _quiet = crate::util::timing_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), 2, None);
     let sc = r#"{"name":"ach_fault","actors":600,"seed":3,"duration":"6m",
