@@ -6,6 +6,8 @@
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
 //! - `golden`: ingest and scrub output digests, recorded before the speed work, still match.
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
+//! - `serve`: `esr serve` routes and errors through `Router::oneshot`, background runs (queue,
+//!   cancel, archive/restore), the bearer token, a real socket, `esr runs`, the seed walkthrough.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
 //!   routes from a trace, metrics, `esr stub`.
 //! - `scorecard`: the metrics tap (Parquet rows, HDR histograms) and `esr scorecard`.
@@ -13,6 +15,9 @@
 //! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
 //!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics, rate
 //!   cap, stub phases).
+//! - `scenario`: the seed accepted verbatim, validation errors naming their field, deterministic
+//!   and streaming generation, the synthetic card caught by check, `esr scenario run` with a
+//!   fault read back from scorecard.json, trace-based scenarios.
 //! - `scrub`: detector evaluation, ingest -> check, leak proof, reversal self-test, key linkage,
 //!   no raw value in any output of any command.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts, routes from a trace, metrics, `esr stub`.
@@ -23,7 +28,9 @@ mod golden;
 mod ingest;
 mod merge;
 mod replay;
+mod scenario;
 mod scorecard;
 mod scrub;
+mod serve;
 mod stub;
 mod util;

@@ -17,8 +17,11 @@ mod inspect;
 mod keygen;
 mod merge;
 mod replay;
+mod runs;
+mod scenario;
 mod scorecard;
 mod scrub;
+mod serve;
 mod stub;
 
 /// How a command that ran to the end finished.
@@ -63,24 +66,13 @@ enum Command {
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
     Demo(demo::Args),
     /// Validate, generate or run synthetic scenarios.
-    Scenario(NotBuilt),
+    Scenario(scenario::Args),
     /// Serve the HTTP API and the console.
-    Serve(NotBuilt),
+    Serve(serve::Args),
     /// List, show, archive or restore stored runs.
-    Runs(NotBuilt),
+    Runs(runs::Args),
     /// Merge shard runs into one run.
     Merge(merge::Args),
-}
-
-/// Arguments of a command that is not built yet; they are accepted and ignored.
-#[derive(Debug, clap::Args)]
-struct NotBuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
-fn not_built(name: &str) -> anyhow::Result<Exit> {
-    anyhow::bail!("`esr {name}` is not built yet in this version of esr")
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -96,9 +88,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(a) => diff::run(a),
         Command::Compare(a) => compare::run(*a),
         Command::Demo(a) => demo::run(a),
-        Command::Scenario(_) => not_built("scenario"),
-        Command::Serve(_) => not_built("serve"),
-        Command::Runs(_) => not_built("runs"),
+        Command::Scenario(a) => scenario::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Runs(a) => runs::run(a),
         Command::Merge(a) => merge::run(a),
     }
 }

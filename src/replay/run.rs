@@ -29,18 +29,9 @@ pub fn allocate(data: &Path) -> Result<RunFolder, ReplayError> {
             runs.display()
         ))
     })?;
-    let highest = std::fs::read_dir(&runs)
-        .map_err(|e| ReplayError::Io(format!("cannot list `{}`: {e}", runs.display())))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("RUN-")?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
+    // Archived runs (`DATA/archive/RUN-0001.esra.gz`, see `esr runs archive`) keep their
+    // numbers too: their folders are gone, but their ids must never be handed out again.
+    let highest = highest_run_number(&runs)?.max(highest_run_number(&data.join("archive"))?);
     for n in highest + 1.. {
         let id = format!("RUN-{n:04}");
         let dir = runs.join(&id);
@@ -56,6 +47,30 @@ pub fn allocate(data: &Path) -> Result<RunFolder, ReplayError> {
         }
     }
     unreachable!("run numbers are unbounded")
+}
+
+/// The highest `N` of the `RUN-N...` entries in `dir` (0 when none or no folder).
+fn highest_run_number(dir: &Path) -> Result<u64, ReplayError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(ReplayError::Io(format!(
+                "cannot list `{}`: {e}",
+                dir.display()
+            )));
+        }
+    };
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let rest = name.to_str()?.strip_prefix("RUN-")?;
+            let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+            digits.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0))
 }
 
 /// The trace a run replayed.
@@ -202,6 +217,9 @@ mod tests {
         std::fs::create_dir(data.path().join("runs/RUN-0041")).unwrap();
         assert_eq!(allocate(data.path()).unwrap().id, "RUN-0042");
         assert!(b.dir.is_dir());
+        std::fs::create_dir(data.path().join("archive")).unwrap();
+        std::fs::write(data.path().join("archive/RUN-0050.esra.gz"), b"").unwrap();
+        assert_eq!(allocate(data.path()).unwrap().id, "RUN-0051");
     }
 
     #[test]

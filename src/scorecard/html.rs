@@ -102,6 +102,12 @@ fn tiles(o: &mut String, card: &Scorecard) {
         "req/s achieved / intended",
     );
     tile(card.late_starts.to_string(), "late starts (> 10 ms)");
+    if let Some(p) = card.payment_success {
+        tile(
+            format!("{} %", fmt_num(p)),
+            "payment success (actors reaching PAY)",
+        );
+    }
     tile(card.compliance_hits.to_string(), "compliance hits");
     o.push_str("</div>");
 }
@@ -211,6 +217,9 @@ fn pct_row(o: &mut String, name: &str, p: &Percentiles) {
 }
 
 fn tables(o: &mut String, card: &Scorecard) {
+    if let Some(sc) = &card.scenario {
+        scenario(o, sc);
+    }
     o.push_str(
         "<h2>Latency (ms)</h2><table><tr><th></th><th>p50</th><th>p90</th><th>p95</th>\
          <th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>",
@@ -338,7 +347,7 @@ fn tables(o: &mut String, card: &Scorecard) {
         "intended span",
         format!("{} s", fmt_num(card.intended_duration_s)),
     );
-    kv("ESQ rule violations", card.esq_rule_violations.to_string());
+    kv("ESQ rule violations", card.esq_summary());
     if let Some(s) = &card.stub_overhead_ms {
         kv(
             "stub overhead (ms)",
@@ -349,6 +358,57 @@ fn tables(o: &mut String, card: &Scorecard) {
                 fmt_num(s.max)
             ),
         );
+    }
+    o.push_str("</table>");
+}
+
+/// The scenario's actions (intended vs actual) and its funnel checks.
+fn scenario(o: &mut String, sc: &super::ScenarioCard) {
+    let _ = write!(
+        o,
+        "<h2>Scenario {}</h2><table><tr><th>action</th><th>endpoint</th><th>intended</th>\
+         <th>actual</th><th>success %</th></tr>",
+        escape(&sc.name)
+    );
+    for a in &sc.actions {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&a.action),
+            escape(a.endpoint.as_deref().unwrap_or("(sends nothing)")),
+            a.intended,
+            if a.endpoint.is_some() {
+                a.actual.to_string()
+            } else {
+                "–".into()
+            },
+            a.success_rate.map_or("–".into(), fmt_num)
+        );
+    }
+    o.push_str("</table>");
+    if sc.funnel.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<table><tr><th>split</th><th>reached</th><th>branch</th><th>declared</th>\
+         <th>realized</th><th>z</th><th>check</th></tr>",
+    );
+    for f in &sc.funnel {
+        for b in &f.branches {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"{}\">{}</td></tr>",
+                escape(&f.field),
+                f.reached,
+                escape(&b.action),
+                fmt_num(b.declared),
+                fmt_num(b.realized),
+                fmt_num(b.z),
+                if b.flagged { "fail" } else { "pass" },
+                if b.flagged { "FLAGGED" } else { "ok" }
+            );
+        }
     }
     o.push_str("</table>");
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::model::{Percentiles, Scorecard};
+use super::scenario::ScenarioCard;
 use super::threshold::fmt_num;
 
 fn row(out: &mut String, name: &str, p: &Percentiles) {
@@ -104,6 +105,9 @@ pub fn render(card: &Scorecard) -> String {
             );
         }
     }
+    if let Some(sc) = &card.scenario {
+        scenario(&mut out, card, sc);
+    }
     for p in &card.phases {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -136,8 +140,9 @@ pub fn render(card: &Scorecard) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "  compliance  {} hits, {} ESQ rule violations",
-        card.compliance_hits, card.esq_rule_violations
+        "  compliance  {} hits, ESQ rule violations: {}",
+        card.compliance_hits,
+        card.esq_summary()
     );
     if let Some(o) = &card.stub_overhead_ms {
         let _ = writeln!(
@@ -155,6 +160,78 @@ pub fn render(card: &Scorecard) -> String {
     let _ = writeln!(out, "  verdict     {}", card.verdict);
     let _ = writeln!(out, "  notes       {}", card.notes);
     out
+}
+
+/// A scenario's per-action table, `payment_success` and funnel checks.
+fn scenario(out: &mut String, card: &Scorecard, sc: &ScenarioCard) {
+    let _ = writeln!(out);
+    let mut about = vec![sc.kind.clone()];
+    if sc.kind == "synthetic" {
+        about.push(format!("{} actors", sc.actors));
+    }
+    if let Some(a) = &sc.arrival {
+        about.push(format!("{a} arrival"));
+    }
+    if let Some(seed) = sc.seed {
+        about.push(format!("seed {seed}"));
+    }
+    let _ = writeln!(out, "  scenario {} ({})", sc.name, about.join(", "));
+    if !sc.actions.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<24} {:>9} {:>9} {:>9}",
+            "action", "endpoint", "intended", "actual", "success%"
+        );
+        for a in &sc.actions {
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<24} {:>9} {:>9} {:>9}",
+                truncate(&a.action, 16),
+                truncate(a.endpoint.as_deref().unwrap_or("(sends nothing)"), 24),
+                a.intended,
+                if a.endpoint.is_some() {
+                    a.actual.to_string()
+                } else {
+                    "-".into()
+                },
+                a.success_rate.map_or("-".into(), fmt_num)
+            );
+        }
+    }
+    if let Some(p) = card.payment_success {
+        let _ = writeln!(
+            out,
+            "  payment_success {} % of the actors who reached PAY",
+            fmt_num(p)
+        );
+    }
+    for f in &sc.funnel {
+        let branches: Vec<String> = f
+            .branches
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {} (declared {}, z {})",
+                    b.action,
+                    fmt_num(b.realized),
+                    fmt_num(b.declared),
+                    fmt_num(b.z)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  funnel {}: {} reached; {} — {}",
+            f.field,
+            f.reached,
+            branches.join(", "),
+            if f.flagged {
+                "FLAGGED: outside sampling error"
+            } else {
+                "within sampling error"
+            }
+        );
+    }
 }
 
 /// Cuts a label to `n` characters (endpoint templates can be long).

@@ -25,6 +25,8 @@ pub enum Metric {
     LateStarts,
     /// Achieved send rate, requests per second.
     Rate,
+    /// A scenario's `payment_success`, % (0 when the run has no payment step).
+    PaymentSuccess,
 }
 
 impl Metric {
@@ -40,6 +42,7 @@ impl Metric {
             "errors" | "error_rate" => Metric::Errors,
             "late_starts" => Metric::LateStarts,
             "rate" => Metric::Rate,
+            "payment_success" => Metric::PaymentSuccess,
             _ => return None,
         })
     }
@@ -60,7 +63,7 @@ impl Metric {
     /// The unit of the limit and the measured value as stored.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::Success | Metric::Errors => "%",
+            Metric::Success | Metric::Errors | Metric::PaymentSuccess => "%",
             Metric::LateStarts => "requests",
             Metric::Rate => "req/s",
             _ => "ms",
@@ -148,7 +151,7 @@ impl Threshold {
         let metric = Metric::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
             bad(format!(
                 "unknown metric `{name}` (known: p50, p90, p95, p99, p999, max, success, \
-                 errors, late_starts, rate)"
+                 errors, late_starts, rate, payment_success)"
             ))
         })?;
         let (num, unit) = split_number(value);
@@ -169,7 +172,7 @@ impl Threshold {
             }
         } else {
             match (metric, unit) {
-                (Metric::Success | Metric::Errors, "%" | "") => {
+                (Metric::Success | Metric::Errors | Metric::PaymentSuccess, "%" | "") => {
                     if n > 100.0 {
                         return Err(bad(format!("`{value}` is more than 100 %")));
                     }

@@ -1,0 +1,168 @@
+use super::*;
+
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(files(&p));
+        } else {
+            v.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn ids_keep_counting_across_restarts_and_deletes() {
+    let t = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(t.path()).unwrap();
+        assert_eq!(s.add_scenario("a", "{}").unwrap(), "SCN-1");
+        assert_eq!(s.add_scenario("b", "{}").unwrap(), "SCN-2");
+        assert!(s.delete_scenario("SCN-2").unwrap());
+        assert!(!s.delete_scenario("SCN-2").unwrap());
+        let (r, f) = s.create_run("SCN-1", None, RunState::Started).unwrap();
+        assert_eq!((r.id.as_str(), f.id.as_str()), ("RUN-0001", "RUN-0001"));
+        assert!(f.dir.is_dir());
+    }
+    let s = Store::open(t.path()).unwrap();
+    assert_eq!(s.add_scenario("c", "{}").unwrap(), "SCN-3");
+    // `esr replay` in the same data folder takes the next folder; the store moves past it.
+    crate::replay::run::allocate(t.path()).unwrap();
+    let (r, _) = s.create_run("SCN-1", Some(2.0), RunState::Queued).unwrap();
+    assert_eq!(r.id, "RUN-0003");
+    assert_eq!((r.state, r.speed), (RunState::Queued, Some(2.0)));
+    assert!(s.scenario("SCN-2").unwrap().is_none());
+    assert!(s.scenario("nope").unwrap().is_none());
+    assert_eq!(s.scenarios().unwrap().len(), 2);
+}
+
+#[test]
+fn a_run_cut_off_by_a_crash_is_failed_at_the_next_open() {
+    let t = tempfile::tempdir().unwrap();
+    let (started, queued, done);
+    {
+        let (s, _lock) = Store::open_for_server(t.path()).unwrap();
+        // While a server holds the folder, a reader must not fail its running runs, and a
+        // second server is refused.
+        started = s.create_run("SCN-1", None, RunState::Started).unwrap().0;
+        std::fs::write(started.folder.join("metrics.parquet"), b"partial").unwrap();
+        queued = s.create_run("SCN-1", None, RunState::Queued).unwrap().0;
+        done = s.create_run("SCN-1", None, RunState::Started).unwrap().0;
+        s.finish(&done.id, RunState::Done, None, None).unwrap();
+        let reader = Store::open(t.path()).unwrap();
+        assert_eq!(
+            reader.run(&started.id).unwrap().unwrap().state,
+            RunState::Started
+        );
+        assert!(matches!(
+            Store::open_for_server(t.path()),
+            Err(StoreError::Busy(_))
+        ));
+        // The server "crashes": the lock goes with the process, the rows stay.
+    }
+    let (s, _lock) = Store::open_for_server(t.path()).unwrap();
+    let r = s.run(&started.id).unwrap().unwrap();
+    assert_eq!(r.state, RunState::Failed);
+    assert!(
+        r.error
+            .unwrap()
+            .contains("stopped while the run was started")
+    );
+    assert!(r.finished_at.is_some());
+    assert_eq!(
+        std::fs::read(r.folder.join("metrics.parquet")).unwrap(),
+        b"partial"
+    );
+    assert_eq!(s.run(&queued.id).unwrap().unwrap().state, RunState::Failed);
+    assert_eq!(s.run(&done.id).unwrap().unwrap().state, RunState::Done);
+}
+
+#[test]
+fn archive_then_restore_gives_the_folder_back_byte_identical() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path()).unwrap();
+    let (r, f) = s.create_run("SCN-1", None, RunState::Started).unwrap();
+    std::fs::write(f.dir.join("scorecard.json"), b"{\"requests\":3}\n").unwrap();
+    std::fs::write(
+        f.dir.join("metrics.parquet"),
+        (0..200_000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let card = serde_json::json!({"requests": 3, "latency_p95_ms": 4.5, "verdict": "PASS",
+        "notes": "Ready for production!", "payment_success": 98.0});
+    s.finish(
+        &r.id,
+        RunState::Done,
+        Some(&Summary::of_scorecard(&card)),
+        None,
+    )
+    .unwrap();
+    let before = files(&f.dir);
+    let (other, _) = s.create_run("SCN-1", None, RunState::Started).unwrap();
+
+    // A finished run whose folder was deleted by hand is skipped, not fatal.
+    let (gone, gf) = s.create_run("SCN-1", None, RunState::Started).unwrap();
+    s.finish(&gone.id, RunState::Failed, None, Some("x"))
+        .unwrap();
+    std::fs::remove_dir(&gf.dir).unwrap();
+    // Nothing is old enough at 30 days; everything finished is at 0; a running run never.
+    assert!(s.archive_older_than(30.0).unwrap().is_empty());
+    assert_eq!(s.archive_older_than(0.0).unwrap(), vec![r.id.clone()]);
+    assert!(!f.dir.exists());
+    assert!(s.archive_path(&r.id).is_file());
+    let row = s.run(&r.id).unwrap().unwrap();
+    assert!(row.archived);
+    let sum = row.summary.unwrap();
+    assert_eq!((sum.requests, sum.payment_success), (3, Some(98.0)));
+    assert_eq!(sum.notes, "Ready for production!");
+    assert!(s.run(&other.id).unwrap().unwrap().folder.is_dir());
+
+    // An archived run's number is never handed out again, even after a restart.
+    let s = Store::open(t.path()).unwrap();
+    let (next, _) = s.create_run("SCN-1", None, RunState::Queued).unwrap();
+    assert_eq!(next.id, "RUN-0004");
+
+    let back = s.restore(&r.id).unwrap();
+    assert!(!back.archived);
+    assert_eq!(files(&f.dir), before);
+    assert!(!s.archive_path(&r.id).exists());
+    // Restoring again is harmless.
+    assert!(!s.restore(&r.id).unwrap().archived);
+    assert!(matches!(
+        s.restore("RUN-9999"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(s.archive(&next.id), Err(StoreError::Conflict(_))));
+}
+
+#[test]
+fn a_newer_layout_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    drop(Store::open(t.path()).unwrap());
+    let c = Connection::open(t.path().join(DB_FILE)).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    let err = Store::open(t.path()).unwrap_err().to_string();
+    assert!(err.contains("newer than this esr knows"), "{err}");
+}
+
+#[test]
+fn run_folders_follow_a_moved_data_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let (old, new) = (t.path().join("a"), t.path().join("b"));
+    {
+        let s = Store::open(&old).unwrap();
+        let (_, f) = s.create_run("SCN-1", None, RunState::Queued).unwrap();
+        std::fs::write(f.dir.join("scorecard.json"), b"{}").unwrap();
+    }
+    std::fs::rename(&old, &new).unwrap();
+    let s = Store::open(&new).unwrap();
+    let r = s.run("RUN-0001").unwrap().unwrap();
+    assert_eq!(r.folder, new.join("runs/RUN-0001"));
+    assert!(r.folder.join("scorecard.json").is_file());
+}
