@@ -4,6 +4,7 @@
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `diff`: `esr diff` of runs against stubs that differ in known ways (unchanged, regressed,
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
+//! - `golden`: ingest and scrub output digests, recorded before the speed work, still match.
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 //! - `serve`: `esr serve` routes and errors through `Router::oneshot`, background runs (queue,
 //!   cancel, archive/restore), the bearer token, a real socket, `esr runs`, the seed walkthrough.
@@ -23,6 +24,7 @@
 
 mod cli;
 mod diff;
+mod golden;
 mod ingest;
 mod merge;
 mod replay;

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use regex_automata::meta::Regex;
-use regex_automata::{Anchored, Input};
+use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use super::detect::{Hit, Rule, rules};
 
@@ -31,6 +31,9 @@ fn builder() -> regex_automata::meta::Builder {
 /// The compiled rules.
 pub(crate) struct Automaton {
     all: Regex,
+    /// The same patterns with every match reported: one anchored pass tells which rules can
+    /// match at a failed candidate's start, so only those are searched one by one.
+    any: Regex,
     each: Vec<Regex>,
     rules: Vec<Rule>,
 }
@@ -49,11 +52,24 @@ impl Automaton {
         let all = builder()
             .build_many(&patterns)
             .expect("detector patterns compile");
+        let any = builder()
+            .configure(
+                Regex::config()
+                    .hybrid_cache_capacity(8 << 20)
+                    .match_kind(MatchKind::All),
+            )
+            .build_many(&patterns)
+            .expect("detector patterns compile");
         let each = patterns
             .iter()
             .map(|p| builder().build(p).expect("detector pattern compiles"))
             .collect();
-        Automaton { all, each, rules }
+        Automaton {
+            all,
+            any,
+            each,
+            rules,
+        }
     }
 
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
@@ -108,11 +124,17 @@ impl Automaton {
         start: usize,
         skip: usize,
     ) -> Option<(usize, std::ops::Range<usize>)> {
-        self.each.iter().enumerate().find_map(|(i, re)| {
+        let at = Input::new(text).range(start..).anchored(Anchored::Yes);
+        // Most failed candidates (a timestamp, an order number) start no other rule: one
+        // anchored pass over all the patterns rules them out instead of one search per rule.
+        let mut set = PatternSet::new(self.each.len());
+        self.any.which_overlapping_matches(&at, &mut set);
+        set.iter().find_map(|pid| {
+            let i = pid.as_usize();
             if i == skip {
                 return None;
             }
-            let m = re.search(&Input::new(text).range(start..).anchored(Anchored::Yes))?;
+            let m = self.each[i].search(&at)?;
             (self.rules[i].validate)(text, m.range()).map(|span| (i, span))
         })
     }

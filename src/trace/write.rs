@@ -14,6 +14,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use tempfile::NamedTempFile;
 
 use super::{TraceError, TraceMeta, TraceRecord, canonical_schema};
@@ -112,10 +113,16 @@ impl TraceWriter {
             .reopen()
             .map_err(|e| write_err(format!("cannot open the temp file: {e}")))?;
         let schema = canonical_schema(&extra);
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(128 * 1024))
-            .build();
+            .set_max_row_group_row_count(Some(128 * 1024));
+        // Arrival times are unique per row and headers and bodies nearly so (request ids,
+        // payloads): a dictionary there hashes every value only to be abandoned, so these go
+        // plain. Methods, paths, hosts, statuses, sessions and extra columns repeat and keep it.
+        for col in ["ts", "headers", "body"] {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(col), false);
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| write_err(e.to_string()))?;
         Ok(TraceWriter {
