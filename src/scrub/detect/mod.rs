@@ -177,6 +177,21 @@ pub fn scan(text: &str) -> Vec<Hit> {
     hits
 }
 
+/// Bytes of a response body scanned for personal data: enough for any JSON record a
+/// sandbox answers with, small enough that scanning costs one short automaton pass.
+pub const RESPONSE_SCAN_LIMIT: usize = 64 * 1024;
+
+/// Personal data in a response body (`esr replay` and `esr compare` both count it): the
+/// detectors' one automaton pass over the first [`RESPONSE_SCAN_LIMIT`] bytes, read as UTF-8
+/// with invalid bytes replaced (no copy when the body is valid UTF-8).
+pub fn scan_response(body: &[u8]) -> Vec<Hit> {
+    let head = &body[..body.len().min(RESPONSE_SCAN_LIMIT)];
+    if head.is_empty() {
+        return Vec::new();
+    }
+    scan(&String::from_utf8_lossy(head))
+}
+
 /// True when `value` (the text of a hit of detector `d`) is one of esr's pseudonyms.
 pub fn is_pseudonym(d: Detector, value: &str) -> bool {
     match d {
