@@ -284,3 +284,22 @@ pub(crate) fn check_fixture(d: Detector, fixture: &str) {
     }
     assert!(checked >= 6, "fixture for {d} has too few lines");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_are_scanned_up_to_the_limit_whatever_their_bytes() {
+        let mut body = b"{\"to\":\"jane.doe@example.com\",\"raw\":\"\xff\xfe\"}".to_vec();
+        let hits = scan_response(&body);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].detector, Detector::Email);
+        // An email past the scanned head is not looked at (the scan stays cheap).
+        body = vec![b' '; RESPONSE_SCAN_LIMIT];
+        body.extend_from_slice(b"jane.doe@example.com");
+        assert!(scan_response(&body).is_empty());
+        assert!(scan_response(b"").is_empty());
+        assert!(scan_response(br#"{"token":"esr_5a4db0c5e55a7d0c"}"#).is_empty());
+    }
+}
