@@ -56,6 +56,11 @@ impl WireClient {
     /// (connect, send and whole body). `scan` counts personal data in the answers.
     pub fn new(targets: Targets, timeout: Duration, scan: bool) -> WireClient {
         let endpoints = targets.bases().into_iter().map(endpoint).collect();
+        if scan {
+            // The detectors' automaton is compiled on first use; compile it now, before the
+            // run clock starts, not on a worker in the middle of the first answers.
+            let _ = crate::scrub::scan("");
+        }
         WireClient {
             targets,
             endpoints,
