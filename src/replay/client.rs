@@ -52,6 +52,12 @@ pub trait Transport: Send + Sync + 'static {
     /// Sends one request on the worker's connections and waits for the complete answer.
     fn send(&self, conn: &mut Self::Conn, req: Self::Request)
     -> impl Future<Output = Reply> + Send;
+    /// Opens a new worker's first connection before it takes a job, so that a worker that
+    /// frees up meanwhile takes the job instead (the connect then stays out of latencies).
+    fn warm(&self, conn: &mut Self::Conn) -> impl Future<Output = ()> + Send {
+        let _ = conn;
+        async {}
+    }
 }
 
 /// Headers never replayed: hop-by-hop headers belong to the original connection, `host` is

@@ -342,6 +342,7 @@ async fn worker<T: Transport>(
     let mut conn = T::Conn::default();
     let mut done = Vec::with_capacity(OUTCOME_BATCH);
     let mut pii = 0u64;
+    transport.warm(&mut conn).await;
     loop {
         let next = {
             let mut st = pool.lock();

@@ -147,6 +147,17 @@ impl Transport for WireClient {
     type Request = WireRequest;
     type Conn = Links;
 
+    async fn warm(&self, links: &mut Links) {
+        let ep = &self.endpoints[0];
+        if !ep.plain || !links.0.is_empty() {
+            return;
+        }
+        // A failed connect is tried again, and counted, by the request itself.
+        if let Ok(Ok(l)) = tokio::time::timeout(self.timeout, Link::connect(&ep.addr)).await {
+            links.0.push(Some(l));
+        }
+    }
+
     async fn send(&self, links: &mut Links, req: WireRequest) -> Reply {
         let target = req.target;
         match tokio::time::timeout(self.timeout, self.exchange(links, req)).await {
