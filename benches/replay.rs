@@ -57,12 +57,14 @@ struct Instant200;
 
 impl Transport for Instant200 {
     type Request = ();
-    async fn send(&self, _: ()) -> Reply {
+    type Conn = ();
+    async fn send(&self, _: &mut (), _: ()) -> Reply {
         Reply {
             status: 200,
             error: None,
             bytes: 0,
             body_sha256: None,
+            pii_hits: 0,
         }
     }
 }
@@ -99,7 +101,7 @@ pub fn dispatch(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let (jtx, jrx) = tokio::sync::mpsc::channel(4096);
-                let (otx, mut orx) = tokio::sync::mpsc::channel(65_536);
+                let (otx, mut orx) = tokio::sync::mpsc::channel::<Vec<Outcome>>(1024);
                 let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                 let d = Dispatcher {
                     transport: Arc::new(Instant200),
@@ -132,8 +134,8 @@ pub fn dispatch(c: &mut Criterion) {
                 });
                 let drain = tokio::spawn(async move {
                     let mut k = 0u64;
-                    while orx.recv().await.is_some() {
-                        k += 1;
+                    while let Some(b) = orx.recv().await {
+                        k += b.len() as u64;
                     }
                     k
                 });

@@ -627,3 +627,44 @@ fn max_rps_holds_requests_back_and_counts_them_as_throttled() {
     .unwrap();
     assert_eq!(manifest["timing"]["max_rps"], 100);
 }
+
+#[test]
+fn personal_data_in_the_targets_answers_counts_as_compliance_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(dir.path(), 30, 2_000);
+    // A sandbox that hands out a customer's email: every answer is a compliance hit.
+    let stub = Stub::start(one_route(|r| {
+        r.body = Some(serde_json::json!({"owner": "jane.doe@example.com", "ok": true}));
+    }));
+    let out = replay(dir.path(), &trace, &stub.url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let card = scorecard(dir.path(), "RUN-0001");
+    assert_eq!(card["requests"], 30);
+    assert_eq!(card["compliance_hits"], 30, "{card}");
+    assert!(text(&out).0.contains("30 compliance hit(s)"));
+}
+
+#[test]
+fn the_hms_preset_answers_carry_no_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hms.parquet");
+    let mut w = TraceWriter::create(&path, vec![]).unwrap();
+    let routes = ["/login", "/fetch_premium", "/pay", "/ach/transfer"];
+    for i in 0..40i64 {
+        w.write(&TraceRecord {
+            ts_us: T0 + i * 1_000,
+            method: "POST".into(),
+            path: routes[i as usize % routes.len()].into(),
+            body: Some(b"{}".to_vec()),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    w.finish(TraceMeta::default()).unwrap();
+    let stub = Stub::start(esr::stub::hms());
+    let out = replay(dir.path(), &path, &stub.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let card = scorecard(dir.path(), "RUN-0001");
+    assert_eq!(card["completed"], 40, "{card}");
+    assert_eq!(card["compliance_hits"], 0, "{card}");
+}

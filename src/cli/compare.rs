@@ -1,18 +1,16 @@
 //! `esr compare TRACE --baseline URL --candidate URL [--baseline2 URL]`: one schedule sent to
 //! both versions; statuses, JSON fields (noise filtered), responses' personal data, latency.
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 
 use super::Exit;
 use super::diff::{Format, emit, parse_percent};
-use super::replay::{parse_duration, stop_on_signals};
+use super::replay::{TimingArgs, stop_on_signals};
 use esr::compare::{self, CompareOptions, Thresholds};
 use esr::diff::DiffOptions;
-use esr::replay::{ScheduleOptions, Timing};
+use esr::replay::ScheduleOptions;
 
 /// Replay one schedule against a baseline and a candidate and diff their answers.
 #[derive(Debug, clap::Args)]
@@ -44,27 +42,9 @@ pub struct Args {
     /// Write the report to this file instead of printing it.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Speed-up of the recorded timing.
-    #[arg(long, conflicts_with = "rate")]
-    pub speed: Option<f64>,
-    /// Send this many requests per second in trace order.
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Cap the rate at N requests per second.
-    #[arg(long, value_name = "N")]
-    pub max_rps: Option<NonZeroU32>,
-    /// Most requests in flight at once.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
-    pub concurrency: usize,
-    /// Give up on a request after this long.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// Stop the schedule after this long.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// After Ctrl-C, wait this long for requests in flight.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub drain: Duration,
+    /// Timing and bounds (the same flags as `esr replay`).
+    #[command(flatten)]
+    pub timing: TimingArgs,
     /// Bytes of each response body kept for the field diff.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub body_limit: usize,
@@ -81,9 +61,7 @@ pub struct Args {
 
 /// Runs `esr compare`.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    if args.concurrency == 0 {
-        anyhow::bail!("`--concurrency 0` would send nothing; give at least 1");
-    }
+    let t = &args.timing;
     let opts = CompareOptions {
         trace: args.trace.clone(),
         baseline: args.baseline.clone(),
@@ -91,15 +69,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         baseline2: args.baseline2.clone(),
         allow_hosts: args.allow_hosts.clone(),
         schedule: ScheduleOptions {
-            timing: Timing::from_options(args.speed, args.rate)?,
+            timing: t.timing()?,
             looped: false,
-            duration_us: args.duration.map(|d| d.as_micros() as i64),
+            duration_us: t.duration_us(),
             shard: None,
         },
-        max_rps: args.max_rps,
-        concurrency: args.concurrency,
-        timeout: args.timeout,
-        drain: args.drain,
+        max_rps: t.max_rps,
+        concurrency: t.concurrency()?,
+        timeout: t.timeout,
+        drain: t.drain,
         thresholds: Thresholds {
             relative: args.noise_relative,
             absolute: args.noise_absolute,

@@ -21,25 +21,9 @@ pub struct Args {
     /// --allow-host).
     #[arg(long)]
     pub target: String,
-    /// Speed-up of the recorded timing: 1 is the original timing, 10 ten times faster.
-    #[arg(long, conflicts_with = "rate")]
-    pub speed: Option<f64>,
-    /// Send this many requests per second in trace order, ignoring the recorded gaps.
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Cap the rate at N requests per second (requests held back are counted as throttled).
-    #[arg(long, value_name = "N")]
-    pub max_rps: Option<NonZeroU32>,
-    /// Most requests in flight at once (requests that wait are counted as queued).
-    #[arg(long, default_value_t = 1024, value_name = "N")]
-    pub concurrency: usize,
-    /// Give up on a request after this long (500ms, 30s, 2m).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// Stop the schedule after this long on the replay clock (a cut run is marked
-    /// interrupted).
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
+    /// Timing and bounds (shared with `esr compare`).
+    #[command(flatten)]
+    pub timing: TimingArgs,
     /// Replay the trace again and again, until --duration or Ctrl-C.
     #[arg(long = "loop")]
     pub looped: bool,
@@ -65,9 +49,53 @@ pub struct Args {
     /// Also allow this non-loopback host as a target: exact name or `*.suffix` (repeatable).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
+}
+
+/// The timing flags of every command that replays a schedule (`esr replay`, `esr compare`).
+#[derive(Debug, clap::Args)]
+pub struct TimingArgs {
+    /// Speed-up of the recorded timing: 1 is the original timing, 10 ten times faster.
+    #[arg(long, conflicts_with = "rate")]
+    pub speed: Option<f64>,
+    /// Send this many requests per second in trace order, ignoring the recorded gaps.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Cap the rate at N requests per second (requests held back are counted as throttled).
+    #[arg(long, value_name = "N")]
+    pub max_rps: Option<NonZeroU32>,
+    /// Most requests in flight at once (requests that wait are counted as queued).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub concurrency: usize,
+    /// Give up on a request after this long (500ms, 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Stop the schedule after this long on the replay clock (a cut run is marked
+    /// interrupted).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
     /// After Ctrl-C, wait this long for requests in flight.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain: Duration,
+}
+
+impl TimingArgs {
+    /// The schedule's timing (original, scaled or fixed-rate).
+    pub fn timing(&self) -> anyhow::Result<Timing> {
+        Ok(Timing::from_options(self.speed, self.rate)?)
+    }
+
+    /// `--duration` in µs.
+    pub fn duration_us(&self) -> Option<i64> {
+        self.duration.map(|d| d.as_micros() as i64)
+    }
+
+    /// `--concurrency`, refused when 0.
+    pub fn concurrency(&self) -> anyhow::Result<usize> {
+        if self.concurrency == 0 {
+            anyhow::bail!("`--concurrency 0` would send nothing; give at least 1");
+        }
+        Ok(self.concurrency)
+    }
 }
 
 impl Args {
@@ -78,18 +106,16 @@ impl Args {
             .iter()
             .map(|t| Threshold::parse(t).with_context(|| format!("--threshold `{t}`")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        if self.concurrency == 0 {
-            anyhow::bail!("`--concurrency 0` would send nothing; give at least 1");
-        }
+        let t = &self.timing;
         Ok(ReplayOptions {
             trace: self.trace.clone(),
             target: self.target.clone(),
             host_map: self.host_map.clone(),
             allow_hosts: self.allow_hosts.clone(),
             schedule: ScheduleOptions {
-                timing: Timing::from_options(self.speed, self.rate)?,
+                timing: t.timing()?,
                 looped: self.looped,
-                duration_us: self.duration.map(|d| d.as_micros() as i64),
+                duration_us: t.duration_us(),
                 shard: self.shard.as_deref().map(Shard::parse).transpose()?,
             },
             start_at_us: self
@@ -97,10 +123,10 @@ impl Args {
                 .as_deref()
                 .map(replay::parse_start_at)
                 .transpose()?,
-            max_rps: self.max_rps,
-            concurrency: self.concurrency,
-            timeout: self.timeout,
-            drain: self.drain,
+            max_rps: t.max_rps,
+            concurrency: t.concurrency()?,
+            timeout: t.timeout,
+            drain: t.drain,
             thresholds,
             data: self.data.clone(),
             metrics_listen: self.metrics_listen,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::fields::{Change, Thresholds, diff_bodies, wildcard};
-use crate::scrub::scan;
+use crate::scrub::scan_response;
 
 /// Repeated-request bodies remembered for noise detection without a baseline2.
 const REMEMBERED: usize = 10_000;
@@ -73,7 +73,7 @@ impl Analysis {
             if a.status == 0 || a.body.is_empty() {
                 continue;
             }
-            for hit in scan(&String::from_utf8_lossy(a.body)) {
+            for hit in scan_response(a.body) {
                 e.pii[i] += 1;
                 *self.pii_by_detector[i]
                     .entry(hit.detector.name())

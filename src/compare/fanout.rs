@@ -43,8 +43,10 @@ pub struct FanOut {
 
 impl Transport for FanOut {
     type Request = (u64, reqwest::Request);
+    /// reqwest keeps its own pool.
+    type Conn = ();
 
-    async fn send(&self, (seq, req): (u64, reqwest::Request)) -> Reply {
+    async fn send(&self, _: &mut (), (seq, req): (u64, reqwest::Request)) -> Reply {
         let key = request_key(&req);
         let mut reqs = Vec::with_capacity(self.bases.len());
         let base0 = self.bases[0].as_str().trim_end_matches('/').to_string();

@@ -229,7 +229,7 @@ pub async fn compare(
 
     let (mtx, mrx) = mpsc::unbounded_channel::<Msg>();
     let (stx, mut srx) = mpsc::unbounded_channel::<SideReply>();
-    let (otx, mut orx) = mpsc::channel::<Outcome>(64 * 1024);
+    let (otx, mut orx) = mpsc::channel::<Vec<Outcome>>(1024);
     let sides = urls.len();
     let thresholds = opts.thresholds;
     let collector = std::thread::Builder::new()
@@ -246,9 +246,9 @@ pub async fn compare(
                     biased;
                     Some(s) = srx.recv() => { let _ = mtx.send(Msg::Side(s)); }
                     o = orx.recv() => match o {
-                        Some(o) => {
+                        Some(batch) => {
                             while let Ok(s) = srx.try_recv() { let _ = mtx.send(Msg::Side(s)); }
-                            let _ = mtx.send(Msg::Done(o));
+                            for o in batch { let _ = mtx.send(Msg::Done(o)); }
                         }
                         None => break,
                     },
@@ -268,7 +268,7 @@ pub async fn compare(
         let path = opts.trace.clone();
         std::thread::Builder::new()
             .name("esr-feed".into())
-            .spawn(move || replay::feed(path, schedule, targets, jtx))
+            .spawn(move || replay::feed(path, schedule, |r| targets.prepare(r), jtx))
             .map_err(|e| io(&e))?
     };
     // Tag each request with its seq, so every side's answer finds its request again.

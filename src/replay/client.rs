@@ -24,6 +24,8 @@ pub struct Reply {
     pub bytes: u64,
     /// SHA-256 of the complete body.
     pub body_sha256: Option<[u8; 32]>,
+    /// Personal data the detectors found in the body's first bytes (0 when not scanned).
+    pub pii_hits: u32,
 }
 
 impl Reply {
@@ -34,17 +36,28 @@ impl Reply {
             error: Some(kind),
             bytes: 0,
             body_sha256: None,
+            pii_hits: 0,
         }
     }
 }
 
 /// Something that sends prepared requests: the real HTTP client, or a timed fake in tests
-/// of the dispatcher under paused time.
+/// of the dispatcher under paused time. The dispatcher runs a fixed pool of workers; each
+/// keeps its own [`Transport::Conn`] (its kept-alive connections) from request to request.
 pub trait Transport: Send + Sync + 'static {
     /// A request ready to send.
     type Request: Send + 'static;
-    /// Sends one request and waits for the complete answer.
-    fn send(&self, req: Self::Request) -> impl Future<Output = Reply> + Send;
+    /// One worker's connection state; `Default` is "not connected yet".
+    type Conn: Default + Send + 'static;
+    /// Sends one request on the worker's connections and waits for the complete answer.
+    fn send(&self, conn: &mut Self::Conn, req: Self::Request)
+    -> impl Future<Output = Reply> + Send;
+    /// Opens a new worker's first connection before it takes a job, so that a worker that
+    /// frees up meanwhile takes the job instead (the connect then stays out of latencies).
+    fn warm(&self, conn: &mut Self::Conn) -> impl Future<Output = ()> + Send {
+        let _ = conn;
+        async {}
+    }
 }
 
 /// Headers never replayed: hop-by-hop headers belong to the original connection, `host` is
@@ -84,21 +97,23 @@ impl Targets {
 
     /// The base URL for a request recorded against `host`.
     pub fn base_for(&self, host: Option<&str>) -> &Url {
-        let Some(host) = host.map(str::to_ascii_lowercase) else {
-            return &self.default;
-        };
-        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-        self.map
-            .iter()
-            .find(|(h, _)| *h == host || h == bare)
-            .map_or(&self.default, |(_, u)| u)
+        self.bases()[self.index_for(host)]
     }
 
-    /// Builds the request for one trace row: method, path, headers (without hop-by-hop ones)
-    /// and body. The error names what is wrong, never the value.
-    pub fn prepare(&self, rec: &TraceRecord) -> Result<reqwest::Request, &'static str> {
+    /// Every base URL by index: the `--target` first, then the `--host-map` URLs in order.
+    pub fn bases(&self) -> Vec<&Url> {
+        std::iter::once(&self.default)
+            .chain(self.map.iter().map(|(_, u)| u))
+            .collect()
+    }
+
+    /// Resolves one trace row: the index of its base (see [`Targets::bases`]), method, full
+    /// URL and headers (without hop-by-hop ones). The error names what is wrong, never the
+    /// value.
+    pub fn resolve(&self, rec: &TraceRecord) -> Result<Resolved, &'static str> {
         let method = Method::from_bytes(rec.method.as_bytes()).map_err(|_| "invalid method")?;
-        let base = self.base_for(rec.host.as_deref());
+        let index = self.index_for(rec.host.as_deref());
+        let base = self.bases()[index];
         let mut text = base.as_str().trim_end_matches('/').to_string();
         if !rec.path.starts_with('/') {
             text.push('/');
@@ -111,15 +126,52 @@ impl Targets {
         {
             return Err("path changes the target host");
         }
-        let mut req = reqwest::Request::new(method, url);
-        if let Some(h) = &rec.headers {
-            *req.headers_mut() = headers_of(h).ok_or("headers are not a JSON object")?;
-        }
+        let headers = match &rec.headers {
+            Some(h) => headers_of(h).ok_or("headers are not a JSON object")?,
+            None => HeaderMap::new(),
+        };
+        Ok(Resolved {
+            index,
+            method,
+            url,
+            headers,
+        })
+    }
+
+    fn index_for(&self, host: Option<&str>) -> usize {
+        let Some(host) = host.map(str::to_ascii_lowercase) else {
+            return 0;
+        };
+        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+        self.map
+            .iter()
+            .position(|(h, _)| *h == host || h == bare)
+            .map_or(0, |i| i + 1)
+    }
+
+    /// Builds the reqwest request for one trace row (for `esr compare`'s sender).
+    pub fn prepare(&self, rec: &TraceRecord) -> Result<reqwest::Request, &'static str> {
+        let r = self.resolve(rec)?;
+        let mut req = reqwest::Request::new(r.method, r.url);
+        *req.headers_mut() = r.headers;
         if let Some(body) = &rec.body {
             *req.body_mut() = Some(body.clone().into());
         }
         Ok(req)
     }
+}
+
+/// One trace row resolved against the targets.
+#[derive(Debug)]
+pub struct Resolved {
+    /// Index of the base URL in [`Targets::bases`].
+    pub index: usize,
+    /// HTTP method.
+    pub method: Method,
+    /// Base URL joined with the row's path and query.
+    pub url: Url,
+    /// Headers to send (hop-by-hop ones, `host` and `content-length` dropped).
+    pub headers: HeaderMap,
 }
 
 /// Parses the trace's headers column (a JSON object; values are strings, numbers or arrays of
@@ -215,6 +267,7 @@ impl HttpClient {
             error: None,
             bytes,
             body_sha256: Some(hasher.finalize().into()),
+            pii_hits: 0,
         };
         (reply, kept)
     }
@@ -222,8 +275,10 @@ impl HttpClient {
 
 impl Transport for HttpClient {
     type Request = reqwest::Request;
+    /// reqwest keeps its own pool.
+    type Conn = ();
 
-    fn send(&self, req: reqwest::Request) -> impl Future<Output = Reply> + Send {
+    fn send(&self, _: &mut (), req: reqwest::Request) -> impl Future<Output = Reply> + Send {
         self.execute(req)
     }
 }
@@ -236,18 +291,8 @@ fn kind_of(e: &reqwest::Error, otherwise: ErrorKind) -> ErrorKind {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind as K;
-            match io.kind() {
-                K::ConnectionRefused | K::AddrNotAvailable | K::HostUnreachable => {
-                    return ErrorKind::Connect;
-                }
-                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                    return ErrorKind::Reset;
-                }
-                K::TimedOut => return ErrorKind::Timeout,
-                _ => {}
-            }
+        if let Some(kind) = s.downcast_ref::<std::io::Error>().and_then(io_kind) {
+            return kind;
         }
         // hyper reports a peer that hung up mid-answer as an "incomplete message" without an
         // I/O error beneath it; its type is private to us, so its message is the only signal.
@@ -264,6 +309,19 @@ fn kind_of(e: &reqwest::Error, otherwise: ErrorKind) -> ErrorKind {
         ErrorKind::Body
     } else {
         otherwise
+    }
+}
+
+/// The kind of an I/O error beneath a transport failure, when it says one.
+pub(crate) fn io_kind(io: &std::io::Error) -> Option<ErrorKind> {
+    use std::io::ErrorKind as K;
+    match io.kind() {
+        K::ConnectionRefused | K::AddrNotAvailable | K::HostUnreachable => Some(ErrorKind::Connect),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Some(ErrorKind::Reset)
+        }
+        K::TimedOut => Some(ErrorKind::Timeout),
+        _ => None,
     }
 }
 

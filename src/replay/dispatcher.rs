@@ -1,15 +1,18 @@
 //! The one open-model dispatch loop. It walks the planned jobs in order, waits until each is
-//! due, and sends it then whether or not earlier requests have answered. `--concurrency`
-//! bounds requests in flight and `--max-rps` caps the rate; a request that waits for either
-//! is marked (queued, throttled), so the wait shows in the scorecard instead of hiding in it.
+//! due, and hands it then to a connection worker whether or not earlier requests have
+//! answered. `--concurrency` bounds the workers (requests in flight) and `--max-rps` caps the
+//! rate; a request that waits for either is marked (queued, throttled), so the wait shows in
+//! the scorecard instead of hiding in it.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::runtime::Handle;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -55,7 +58,7 @@ pub struct DispatchConfig {
 pub struct DispatchReport {
     /// Jobs taken from the schedule and sent (or recorded as unsendable).
     pub sent: u64,
-    /// Requests that waited for a free `--concurrency` slot.
+    /// Requests that waited for a free `--concurrency` slot (a free connection worker).
     pub queued: u64,
     /// Requests that waited for the `--max-rps` governor.
     pub throttled: u64,
@@ -63,6 +66,8 @@ pub struct DispatchReport {
     pub stopped: bool,
     /// Requests still in flight when the drain time ran out (recorded as timeouts).
     pub abandoned: u64,
+    /// Personal-data hits the transport found in the target's answers.
+    pub response_pii_hits: u64,
 }
 
 /// The dispatch loop's fixed parts.
@@ -73,31 +78,105 @@ pub struct Dispatcher<T: Transport> {
     pub config: DispatchConfig,
     /// The run clock's zero.
     pub start: Instant,
-    /// The runtime that runs the requests (the loop itself may run elsewhere).
+    /// The runtime that runs the connection workers (the loop itself may run elsewhere).
     pub spawner: Handle,
     /// Called as each request leaves, for live progress.
     pub on_sent: Arc<dyn Fn() + Send + Sync>,
 }
 
+/// A due job handed to the workers, with what it waited for.
+struct Due<R> {
+    job: Job<R>,
+    queued: bool,
+    throttled: bool,
+}
+
+/// The hand-over between the loop and the workers: due jobs no worker has taken yet, and the
+/// workers waiting for one. One lock per request; a worker is woken only when it was idle.
+struct Pool<R> {
+    state: Mutex<PoolState<R>>,
+    /// Wakes the loop when the backlog has room again.
+    room: Notify,
+    /// Personal-data hits in answers, summed by the workers.
+    pii: AtomicU64,
+}
+
+struct PoolState<R> {
+    backlog: VecDeque<Due<R>>,
+    /// Idle workers' wake-ups, most recently idle last (it is woken first: its connection is
+    /// the warmest, and the others' stay unused).
+    idle: Vec<Arc<Notify>>,
+    /// Workers started (at most `concurrency`) and not yet ended.
+    workers: usize,
+    /// The loop waits for room in the backlog.
+    waiting_for_room: bool,
+    /// No more jobs will come: idle workers end.
+    closed: bool,
+}
+
+/// Who takes a due job.
+enum Hand {
+    /// An idle worker, woken.
+    Idle(Arc<Notify>),
+    /// A new worker (fewer than `concurrency` run).
+    Spawn,
+    /// The backlog: every worker is busy (the job is queued).
+    Queue,
+    /// The backlog, which is now full: the loop waits for room.
+    Full,
+}
+
+/// Due jobs that may wait for a worker before the loop itself waits (its lateness then shows
+/// the wait); bounds memory when the target falls behind.
+fn backlog_cap(concurrency: usize) -> usize {
+    concurrency.max(256)
+}
+
+/// Outcomes a worker collects before handing them to the tap in one message.
+const OUTCOME_BATCH: usize = 64;
+
+impl<R> Pool<R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState<R>> {
+        // A worker never panics while holding the lock; recover the state if one did.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl<T: Transport> Dispatcher<T> {
     /// Runs the schedule in `jobs` (batches of jobs in order) until it ends or `stop` turns
-    /// true, sending one
-    /// [`Outcome`] per job to `outcomes`; returns once every request has answered (or, after
-    /// a stop, once the drain time is over).
+    /// true, sending one [`Outcome`] per job to `outcomes` (in batches); returns once every
+    /// request has answered (or, after a stop, once the drain time is over).
+    ///
+    /// Requests are sent by up to `concurrency` connection workers, started as needed, each
+    /// keeping its connections alive from request to request. A due job goes to an idle
+    /// worker, or to a new one; when all `concurrency` are busy it waits in the backlog and
+    /// is marked queued (its latency still counts from its due time).
     pub async fn run(
         self,
         mut jobs: mpsc::Receiver<Vec<Job<T::Request>>>,
-        outcomes: mpsc::Sender<Outcome>,
+        outcomes: mpsc::Sender<Vec<Outcome>>,
         mut stop: watch::Receiver<bool>,
     ) -> DispatchReport {
-        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let concurrency = self.config.concurrency.max(1);
+        let cap = backlog_cap(concurrency);
         let governor: Option<DefaultDirectRateLimiter> = self.config.max_rps.map(|n| {
             // A burst of 10 ms worth of requests absorbs timer jitter without breaking the cap.
             let burst = NonZeroU32::new((n.get() / 100).max(1)).expect("at least 1");
             RateLimiter::direct(Quota::per_second(n).allow_burst(burst))
         });
+        let pool = Arc::new(Pool {
+            state: Mutex::new(PoolState {
+                backlog: VecDeque::new(),
+                idle: Vec::new(),
+                workers: 0,
+                waiting_for_room: false,
+                closed: false,
+            }),
+            room: Notify::new(),
+            pii: AtomicU64::new(0),
+        });
         let (hard_tx, hard_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        let mut workers = JoinSet::new();
         let mut report = DispatchReport::default();
 
         // Jobs come in batches, so the feed is woken once per batch rather than per request.
@@ -122,18 +201,6 @@ impl<T: Transport> Dispatcher<T> {
                 report.stopped = true;
                 break;
             }
-            let mut queued = false;
-            let permit = match slots.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    queued = true;
-                    tokio::select! {
-                        biased;
-                        _ = wait_true(&mut stop) => { report.stopped = true; break; }
-                        p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-                    }
-                }
-            };
             let mut throttled = false;
             if let Some(g) = &governor
                 && g.check().is_err()
@@ -142,71 +209,95 @@ impl<T: Transport> Dispatcher<T> {
                 g.until_ready().await;
             }
             report.sent += 1;
-            report.queued += u64::from(queued);
             report.throttled += u64::from(throttled);
 
-            let transport = self.transport.clone();
-            let outcomes = outcomes.clone();
-            let on_sent = self.on_sent.clone();
-            let mut hard = hard_rx.clone();
-            let start = self.start;
-            tasks.spawn_on(
-                async move {
-                    let sent = Instant::now();
-                    let reply = match job.request {
-                        Ok(req) => {
-                            on_sent();
-                            tokio::select! {
-                                r = transport.send(req) => r,
-                                _ = wait_true(&mut hard) => Reply::failed(ErrorKind::Timeout),
-                            }
-                        }
-                        Err(_) => Reply::failed(ErrorKind::Other),
-                    };
-                    let done = Instant::now();
-                    drop(permit);
-                    let o = Outcome {
-                        seq: job.seq,
-                        session: job.session,
-                        method: job.method,
-                        path: job.path,
-                        endpoint: job.endpoint,
-                        due_us: job.due_us,
-                        sent_us: since(start, sent),
-                        done_us: since(start, done),
-                        status: reply.status,
-                        error: reply.error,
-                        bytes: reply.bytes,
-                        body_sha256: reply.body_sha256,
-                        queued,
-                        throttled,
-                    };
-                    // The aggregator only goes away when the whole run is torn down.
-                    let _ = outcomes.send(o).await;
-                },
-                &self.spawner,
-            );
-            // Reap finished tasks so the set stays as small as the requests in flight.
-            while tasks.try_join_next().is_some() {}
+            // Under the lock: who takes the job. Outside it: the wake-up, spawn or wait.
+            let hand = {
+                let mut st = pool.lock();
+                let hand = if let Some(w) = st.idle.pop() {
+                    Hand::Idle(w)
+                } else if st.workers < concurrency {
+                    st.workers += 1;
+                    Hand::Spawn
+                } else {
+                    Hand::Queue
+                };
+                let queued = matches!(hand, Hand::Queue);
+                st.backlog.push_back(Due {
+                    job,
+                    queued,
+                    throttled,
+                });
+                st.waiting_for_room = queued && st.backlog.len() >= cap;
+                if st.waiting_for_room {
+                    Hand::Full
+                } else {
+                    hand
+                }
+            };
+            match hand {
+                Hand::Idle(w) => w.notify_one(),
+                Hand::Spawn => {
+                    workers.spawn_on(
+                        worker(
+                            pool.clone(),
+                            self.transport.clone(),
+                            self.start,
+                            self.on_sent.clone(),
+                            outcomes.clone(),
+                            hard_rx.clone(),
+                        ),
+                        &self.spawner,
+                    );
+                }
+                Hand::Queue => report.queued += 1,
+                Hand::Full => {
+                    report.queued += 1;
+                    tokio::select! {
+                        biased;
+                        _ = wait_true(&mut stop) => { report.stopped = true; break; }
+                        _ = pool.room.notified() => {}
+                    }
+                }
+            }
         }
         drop(jobs);
 
-        // The schedule is over; a stop while the last answers come in starts the drain.
+        // The schedule is over: idle workers end, busy ones end once the backlog is empty.
+        let close = |pool: &Pool<T::Request>, report: &mut DispatchReport, drop_backlog: bool| {
+            let mut st = pool.lock();
+            if drop_backlog {
+                // Stopped: jobs no worker has taken were never sent.
+                report.sent -= st.backlog.len() as u64;
+                report.queued -= st.backlog.iter().filter(|d| d.queued).count() as u64;
+                report.throttled -= st.backlog.iter().filter(|d| d.throttled).count() as u64;
+                st.backlog.clear();
+            }
+            st.closed = true;
+            for w in st.idle.drain(..) {
+                w.notify_one();
+            }
+        };
+        let stopped = report.stopped;
+        close(&pool, &mut report, stopped);
+        // A stop while the last answers come in starts the drain.
         if !report.stopped {
             tokio::select! {
                 biased;
-                _ = join_all(&mut tasks) => {}
+                _ = join_all(&mut workers) => {}
                 _ = wait_true(&mut stop) => report.stopped = true,
             }
         }
         if report.stopped {
-            let drained = tokio::time::timeout(self.config.drain, join_all(&mut tasks)).await;
+            close(&pool, &mut report, true);
+            let drained = tokio::time::timeout(self.config.drain, join_all(&mut workers)).await;
             if drained.is_err() {
-                report.abandoned = tasks.len() as u64;
+                report.abandoned = pool.lock().workers as u64;
                 let _ = hard_tx.send(true);
             }
         }
-        join_all(&mut tasks).await;
+        join_all(&mut workers).await;
+        report.response_pii_hits = pool.pii.load(Ordering::Relaxed);
         report
     }
 
@@ -237,6 +328,106 @@ impl<T: Transport> Dispatcher<T> {
     }
 }
 
+/// One connection worker: takes due jobs from the pool until it is closed and empty, sends
+/// each on its own kept-alive connections, and hands outcomes to the tap in batches.
+async fn worker<T: Transport>(
+    pool: Arc<Pool<T::Request>>,
+    transport: Arc<T>,
+    start: Instant,
+    on_sent: Arc<dyn Fn() + Send + Sync>,
+    outcomes: mpsc::Sender<Vec<Outcome>>,
+    mut hard: watch::Receiver<bool>,
+) {
+    let me = Arc::new(Notify::new());
+    let mut conn = T::Conn::default();
+    let mut done = Vec::with_capacity(OUTCOME_BATCH);
+    let mut pii = 0u64;
+    transport.warm(&mut conn).await;
+    loop {
+        let next = {
+            let mut st = pool.lock();
+            match st.backlog.pop_front() {
+                Some(d) => {
+                    if st.waiting_for_room {
+                        st.waiting_for_room = false;
+                        pool.room.notify_one();
+                    }
+                    Some(d)
+                }
+                None if st.closed => {
+                    st.workers -= 1;
+                    break;
+                }
+                None => {
+                    st.idle.push(me.clone());
+                    None
+                }
+            }
+        };
+        let Some(Due {
+            job,
+            queued,
+            throttled,
+        }) = next
+        else {
+            // Going idle: what this worker has done reaches the tap now.
+            flush(&outcomes, &mut done, &pool, &mut pii).await;
+            me.notified().await;
+            continue;
+        };
+        let sent = Instant::now();
+        let reply = match job.request {
+            Ok(req) => {
+                on_sent();
+                tokio::select! {
+                    r = transport.send(&mut conn, req) => r,
+                    _ = wait_true(&mut hard) => Reply::failed(ErrorKind::Timeout),
+                }
+            }
+            Err(_) => Reply::failed(ErrorKind::Other),
+        };
+        let done_at = Instant::now();
+        pii += u64::from(reply.pii_hits);
+        done.push(Outcome {
+            seq: job.seq,
+            session: job.session,
+            method: job.method,
+            path: job.path,
+            endpoint: job.endpoint,
+            due_us: job.due_us,
+            sent_us: since(start, sent),
+            done_us: since(start, done_at),
+            status: reply.status,
+            error: reply.error,
+            bytes: reply.bytes,
+            body_sha256: reply.body_sha256,
+            queued,
+            throttled,
+        });
+        if done.len() >= OUTCOME_BATCH {
+            flush(&outcomes, &mut done, &pool, &mut pii).await;
+        }
+    }
+    flush(&outcomes, &mut done, &pool, &mut pii).await;
+}
+
+async fn flush<R>(
+    outcomes: &mpsc::Sender<Vec<Outcome>>,
+    done: &mut Vec<Outcome>,
+    pool: &Pool<R>,
+    pii: &mut u64,
+) {
+    if *pii > 0 {
+        pool.pii.fetch_add(std::mem::take(pii), Ordering::Relaxed);
+    }
+    if done.is_empty() {
+        return;
+    }
+    let batch = std::mem::replace(done, Vec::with_capacity(OUTCOME_BATCH));
+    // The aggregator only goes away when the whole run is torn down.
+    let _ = outcomes.send(batch).await;
+}
+
 async fn join_all(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
@@ -262,13 +453,15 @@ mod tests {
 
     impl Transport for Fixed {
         type Request = ();
-        async fn send(&self, _: ()) -> Reply {
+        type Conn = ();
+        async fn send(&self, _: &mut (), _: ()) -> Reply {
             tokio::time::sleep(self.0).await;
             Reply {
                 status: 200,
                 error: None,
                 bytes: 2,
                 body_sha256: None,
+                pii_hits: 1,
             }
         }
     }
@@ -329,8 +522,8 @@ mod tests {
         }
         let report = d.run(jrx, otx, stop_rx).await;
         let mut out = Vec::new();
-        while let Some(o) = orx.recv().await {
-            out.push(o);
+        while let Some(b) = orx.recv().await {
+            out.extend(b);
         }
         out.sort_by_key(|o| o.seq);
         (out, report)
@@ -350,6 +543,53 @@ mod tests {
             assert!(o.is_success());
         }
         assert!(!report.stopped);
+        // Every answer's personal-data hits (one each) reach the report.
+        assert_eq!(report.response_pii_hits, 50);
+    }
+
+    /// Counts the requests each worker's connection state has carried, as the reply's bytes.
+    struct Counting;
+
+    impl Transport for Counting {
+        type Request = ();
+        type Conn = u64;
+        async fn send(&self, conn: &mut u64, _: ()) -> Reply {
+            *conn += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Reply {
+                status: 200,
+                error: None,
+                bytes: *conn,
+                body_sha256: None,
+                pii_hits: 0,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_worker_keeps_its_connection_for_the_next_request() {
+        // Answers take 1 ms, requests come every 10 ms: one worker carries them all.
+        let (jtx, jrx) = mpsc::channel(4);
+        let (otx, mut orx) = mpsc::channel(64);
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let d = Dispatcher {
+            transport: Arc::new(Counting),
+            config: config(64),
+            start: Instant::now(),
+            spawner: Handle::current(),
+            on_sent: Arc::new(|| {}),
+        };
+        jtx.send((0..20).map(|i| job(i, i as i64 * 10_000)).collect())
+            .await
+            .unwrap();
+        drop(jtx);
+        let report = d.run(jrx, otx, stop_rx).await;
+        let mut bytes = Vec::new();
+        while let Some(b) = orx.recv().await {
+            bytes.extend(b.into_iter().map(|o| o.bytes));
+        }
+        assert_eq!(report.sent, 20);
+        assert_eq!(bytes, (1..=20).collect::<Vec<u64>>());
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,12 +12,13 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::client::{HttpClient, Targets};
+use super::client::Targets;
 use super::dispatcher::{DispatchConfig, DispatchReport, Dispatcher};
 use super::feed::{feed, scan};
 use super::guard::SandboxGuard;
 use super::run::{self, RunFolder, RunManifest, TimingInfo, TraceInfo};
 use super::schedule::{Schedule, ScheduleOptions, Timing};
+use super::wire::WireClient;
 use super::{ReplayError, progress, stubinfo};
 use crate::outcome::Outcome;
 use crate::scorecard::{self, RunContext, Scorecard, Threshold};
@@ -103,8 +104,9 @@ pub struct ReplayResult {
     pub dispatch: DispatchReport,
 }
 
-/// Outcomes waiting for the aggregator; large enough to ride out a parquet flush.
-const OUTCOME_QUEUE: usize = 64 * 1024;
+/// Batches of outcomes waiting for the aggregator (up to 64 each); large enough to ride out
+/// a parquet flush.
+const OUTCOME_QUEUE: usize = 1024;
 /// Batches of jobs the feed may run ahead of the dispatcher.
 const JOB_QUEUE: usize = 16;
 /// The last stretch before a due time is slept precisely (see [`DispatchConfig::precise`]).
@@ -171,7 +173,7 @@ pub async fn replay(
             .await
             .map_err(|e| ReplayError::Io(e.to_string()))??
     };
-    let client = HttpClient::new(opts.timeout, opts.concurrency)?;
+    let client = WireClient::new(targets.clone(), opts.timeout, true);
 
     let folder = match opts.run_folder.clone() {
         Some(f) => f,
@@ -223,7 +225,7 @@ pub async fn replay(
             .started
             .set((live.clone(), intended, schedule.intended_duration_s()));
     }
-    let (otx, orx) = mpsc::channel::<Outcome>(OUTCOME_QUEUE);
+    let (otx, orx) = mpsc::channel::<Vec<Outcome>>(OUTCOME_QUEUE);
     let aggregator = std::thread::Builder::new()
         .name("esr-tap".into())
         .spawn(move || aggregate(tap, orx))
@@ -231,10 +233,10 @@ pub async fn replay(
 
     let (jtx, jrx) = mpsc::channel(JOB_QUEUE);
     let feeder = {
-        let (path, targets) = (opts.trace.clone(), targets.clone());
+        let (path, client) = (opts.trace.clone(), client.clone());
         std::thread::Builder::new()
             .name("esr-feed".into())
-            .spawn(move || feed(path, schedule, targets, jtx))
+            .spawn(move || feed(path, schedule, |r| client.prepare(r), jtx))
             .map_err(|e| ReplayError::Io(format!("cannot start the feed thread: {e}")))?
     };
 
@@ -308,7 +310,7 @@ pub async fn replay(
             .as_ref()
             .map(|s| s.fault_windows(start_unix_us))
             .unwrap_or_default(),
-        compliance_hits: opts.compliance_hits,
+        compliance_hits: opts.compliance_hits + report.response_pii_hits,
         esq_rule_violations: Vec::new(),
         stub_overhead_ms: stub_end.and_then(|s| s.overhead),
         queued: report.queued,
@@ -324,24 +326,29 @@ pub async fn replay(
 }
 
 /// The aggregator: the one owner of the tap, fed by every request task.
-fn aggregate(mut tap: Tap, mut rx: mpsc::Receiver<Outcome>) -> Result<TapSummary, ReplayError> {
+fn aggregate(
+    mut tap: Tap,
+    mut rx: mpsc::Receiver<Vec<Outcome>>,
+) -> Result<TapSummary, ReplayError> {
     let mut failed = None;
     loop {
-        // Polled, not woken per outcome: a wake-up per request would cost a context switch
-        // per request; a 1 ms nap costs at most 1 ms of delay in the live counters.
-        let o = match rx.try_recv() {
-            Ok(o) => o,
+        // Polled, not woken per batch: a wake-up per message would cost a context switch
+        // each; a 1 ms nap costs at most 1 ms of delay in the live counters.
+        let batch = match rx.try_recv() {
+            Ok(b) => b,
             Err(mpsc::error::TryRecvError::Empty) => {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
-        // Keep draining after a write error so request tasks never block on a full queue.
-        if failed.is_none()
-            && let Err(e) = tap.record(&o)
-        {
-            failed = Some(e);
+        // Keep draining after a write error so the workers never block on a full queue.
+        for o in &batch {
+            if failed.is_none()
+                && let Err(e) = tap.record(o)
+            {
+                failed = Some(e);
+            }
         }
     }
     if let Some(e) = failed {
@@ -357,7 +364,7 @@ fn aggregate(mut tap: Tap, mut rx: mpsc::Receiver<Outcome>) -> Result<TapSummary
 pub async fn run_on_own_thread<T: super::Transport>(
     d: Dispatcher<T>,
     jobs: mpsc::Receiver<Vec<super::Job<T::Request>>>,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<Vec<Outcome>>,
     stop: watch::Receiver<bool>,
 ) -> Result<DispatchReport, ReplayError> {
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -11,10 +11,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
 use super::ReplayError;
-use super::client::Targets;
 use super::dispatcher::Job;
 use super::schedule::{RowKey, Schedule, ScheduleOptions, TraceSpan};
-use crate::trace::{TraceError, TraceReader, fold_path, records_of};
+use crate::trace::{TraceError, TraceReader, TraceRecord, fold_path, records_of};
 
 /// What the first pass learned.
 #[derive(Debug, Clone)]
@@ -100,13 +99,14 @@ pub fn scan(path: &Path, opts: ScheduleOptions) -> Result<Scan, ReplayError> {
 }
 
 /// Streams the trace at `path` as jobs into `jobs`, pass after pass, until the schedule ends
-/// or the receiver is gone (the run stopped). Runs on a thread of its own: it blocks on the
-/// channel, which holds it a few thousand jobs (batches of 256) ahead of the dispatcher.
-pub fn feed(
+/// or the receiver is gone (the run stopped). `prepare` turns a row into the transport's
+/// request. Runs on a thread of its own: it blocks on the channel, which holds it a few
+/// thousand jobs (batches of 256) ahead of the dispatcher.
+pub fn feed<R>(
     path: PathBuf,
     schedule: Schedule,
-    targets: Targets,
-    jobs: mpsc::Sender<Vec<Job<reqwest::Request>>>,
+    prepare: impl Fn(&TraceRecord) -> Result<R, &'static str>,
+    jobs: mpsc::Sender<Vec<Job<R>>>,
 ) -> Result<u64, ReplayError> {
     let mut fed = 0u64;
     let mut batch = Vec::with_capacity(BATCH);
@@ -126,7 +126,7 @@ pub fn feed(
                         seq: p.seq,
                         due_us: p.due_us,
                         endpoint: fold_path(&rec.path),
-                        request: targets.prepare(&rec),
+                        request: prepare(&rec),
                         session: rec.session,
                         method: rec.method,
                         path: rec.path,

@@ -18,8 +18,9 @@ mod progress;
 pub mod run;
 mod schedule;
 mod stubinfo;
+mod wire;
 
-pub use client::{HttpClient, Reply, Targets, Transport};
+pub use client::{HttpClient, Reply, Resolved, Targets, Transport};
 pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
 pub use engine::{ReplayOptions, ReplayResult, RunWatch, replay, run_on_own_thread};
 pub use feed::{Scan, feed, scan};
@@ -30,6 +31,7 @@ pub use schedule::{
     session_hash,
 };
 pub use stubinfo::{StubFault, StubInfo};
+pub use wire::{Links, WireClient, WireRequest};
 
 /// Errors of a replay that stop it before or while it runs (per-request failures are
 /// [`crate::outcome::ErrorKind`] values, not errors).

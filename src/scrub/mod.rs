@@ -12,7 +12,9 @@ pub mod detect;
 pub mod key;
 pub mod pseudonym;
 
-pub use detect::{Detector, DetectorSet, Hit, is_pseudonym, scan};
+pub use detect::{
+    Detector, DetectorSet, Hit, RESPONSE_SCAN_LIMIT, is_pseudonym, scan, scan_response,
+};
 pub use key::{KeyError, ScrubKey};
 pub use pseudonym::Pseudonymizer;
 pub mod policy;
