@@ -4,6 +4,7 @@
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `diff`: `esr diff` of runs against stubs that differ in known ways (unchanged, regressed,
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
+//! - `drills`: failure drills: the target dies, the target hangs, the disk fills, SIGTERM.
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 //! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts,
 //!   routes from a trace, metrics, `esr stub`.
@@ -18,6 +19,7 @@
 
 mod cli;
 mod diff;
+mod drills;
 mod ingest;
 mod merge;
 mod replay;
