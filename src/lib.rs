@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod merge;
 pub mod outcome;
 pub mod replay;
+pub mod scenario;
 pub mod scorecard;
 pub mod scrub;
 pub mod sensitive;

@@ -17,6 +17,7 @@ mod inspect;
 mod keygen;
 mod merge;
 mod replay;
+mod scenario;
 mod scorecard;
 mod scrub;
 mod stub;
@@ -63,7 +64,7 @@ enum Command {
     /// Run the whole job on the embedded sample: ingest, scrub, check, replay, scorecard.
     Demo(demo::Args),
     /// Validate, generate or run synthetic scenarios.
-    Scenario(NotBuilt),
+    Scenario(scenario::Args),
     /// Serve the HTTP API and the console.
     Serve(NotBuilt),
     /// List, show, archive or restore stored runs.
@@ -96,7 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(a) => diff::run(a),
         Command::Compare(a) => compare::run(*a),
         Command::Demo(a) => demo::run(a),
-        Command::Scenario(_) => not_built("scenario"),
+        Command::Scenario(a) => scenario::run(a),
         Command::Serve(_) => not_built("serve"),
         Command::Runs(_) => not_built("runs"),
         Command::Merge(a) => merge::run(a),

@@ -146,7 +146,12 @@ fn rebuild(
     } else {
         thresholds
     };
-    Ok(scorecard::build(&summary, &ctx, use_thresholds))
+    let mut card = scorecard::build(&summary, &ctx, use_thresholds);
+    // A scenario run keeps its plan; its actual figures are counted again from the rebuild.
+    if let Some(sc) = stored.and_then(|c| c.scenario.clone()) {
+        scorecard::attach_scenario(&mut card, sc, use_thresholds);
+    }
+    Ok(card)
 }
 
 /// What `run.json` (written by `esr replay`) says about the run; empty fields when absent.

@@ -279,7 +279,7 @@ fn context(parts: &[Part], out: &Path) -> (RunContext, Vec<Threshold>) {
     ctx.intended_requests = 0;
     ctx.intended_duration_s = 0.0;
     ctx.compliance_hits = 0;
-    ctx.esq_rule_violations = 0;
+    ctx.esq_rule_violations = Vec::new();
     ctx.queued = 0;
     ctx.throttled = 0;
     ctx.interrupted = false;
@@ -293,7 +293,9 @@ fn context(parts: &[Part], out: &Path) -> (RunContext, Vec<Threshold>) {
         if let Some(c) = &p.card {
             ctx.intended_duration_s = ctx.intended_duration_s.max(c.intended_duration_s);
             ctx.compliance_hits += c.compliance_hits;
-            ctx.esq_rule_violations += c.esq_rule_violations;
+            ctx.esq_rule_violations = crate::scorecard::merge_violations(
+                ctx.esq_rule_violations.iter().chain(&c.esq_rule_violations),
+            );
             ctx.queued += c.queued;
             ctx.throttled += c.throttled;
             ctx.interrupted |= c.interrupted;

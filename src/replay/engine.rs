@@ -316,7 +316,7 @@ pub async fn replay(
                 .map(|s| s.fault_windows(start_unix_us))
                 .unwrap_or_default(),
             compliance_hits: opts.compliance_hits,
-            esq_rule_violations: 0,
+            esq_rule_violations: Vec::new(),
             stub_overhead_ms: stub_end.and_then(|s| s.overhead),
             queued: report.queued,
             throttled: report.throttled,

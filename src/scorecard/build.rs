@@ -223,11 +223,13 @@ pub fn judge(card: &mut Scorecard, thresholds: &[Threshold]) {
             card.requests, card.intended_requests
         ));
     }
-    if card.esq_rule_violations > 0 {
-        notes.push(format!(
-            "{} ESQ rule violation(s)",
-            card.esq_rule_violations
-        ));
+    if !card.esq_rule_violations.is_empty() {
+        let rules: Vec<String> = card
+            .esq_rule_violations
+            .iter()
+            .map(|v| format!("{} ({})", v.rule, v.count))
+            .collect();
+        notes.push(format!("ESQ rule violations: {}", rules.join(", ")));
     }
     card.notes = notes.join("; ");
 }
@@ -288,7 +290,7 @@ pub fn build(summary: &TapSummary, ctx: &RunContext, thresholds: &[Threshold]) -
             .map(|fw| fault_phases(&summary.series, run_end_us, fw))
             .collect(),
         compliance_hits: ctx.compliance_hits,
-        esq_rule_violations: ctx.esq_rule_violations,
+        esq_rule_violations: ctx.esq_rule_violations.clone(),
         stub_overhead_ms: ctx.stub_overhead_ms.clone(),
         queued: ctx.queued.max(c.queued),
         throttled: ctx.throttled.max(c.throttled),

@@ -338,7 +338,7 @@ fn tables(o: &mut String, card: &Scorecard) {
         "intended span",
         format!("{} s", fmt_num(card.intended_duration_s)),
     );
-    kv("ESQ rule violations", card.esq_rule_violations.to_string());
+    kv("ESQ rule violations", card.esq_summary());
     if let Some(s) = &card.stub_overhead_ms {
         kv(
             "stub overhead (ms)",

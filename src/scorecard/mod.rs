@@ -9,6 +9,7 @@ mod build;
 mod charts;
 mod html;
 mod model;
+mod scenario;
 mod text;
 mod threshold;
 
@@ -17,8 +18,12 @@ pub use build::{READY, build, fault_phases, histogram_bars, judge, percentiles};
 pub use charts::{Line, bar_chart, line_chart};
 pub use html::escape;
 pub use model::{
-    EndpointCard, FaultPhases, HistogramBar, OverheadSummary, Percentiles, PhaseStats,
-    SCORECARD_SCHEMA, Scorecard,
+    EndpointCard, EsqViolation, FaultPhases, HistogramBar, OverheadSummary, Percentiles,
+    PhaseStats, SCORECARD_SCHEMA, Scorecard, merge_violations,
+};
+pub use scenario::{
+    ActionCard, FUNNEL_Z, FunnelBranch, FunnelCheck, PAYMENT_ACTION, ScenarioCard, ScenarioFault,
+    attach as attach_scenario, binomial_z,
 };
 pub use text::truncate;
 pub use threshold::{Metric, Op, Threshold, ThresholdError, ThresholdResult, fmt_num};
@@ -55,7 +60,8 @@ pub struct RunContext {
     pub fault_windows: Vec<FaultWindow>,
     /// Residual PII in the trace (`esr check`) plus PII seen in responses.
     pub compliance_hits: u64,
-    pub esq_rule_violations: u64,
+    /// ESQ rules broken, each named.
+    pub esq_rule_violations: Vec<EsqViolation>,
     /// From the stub's `GET /__esr/stats`.
     pub stub_overhead_ms: Option<OverheadSummary>,
     pub queued: u64,
@@ -84,7 +90,7 @@ impl RunContext {
                 })
                 .collect(),
             compliance_hits: card.compliance_hits,
-            esq_rule_violations: card.esq_rule_violations,
+            esq_rule_violations: card.esq_rule_violations.clone(),
             stub_overhead_ms: card.stub_overhead_ms.clone(),
             queued: card.queued,
             throttled: card.throttled,
@@ -121,6 +127,18 @@ impl Scorecard {
     /// False when a threshold failed or there were compliance hits (the CLI then exits 1).
     pub fn passed(&self) -> bool {
         self.thresholds.iter().all(|t| t.passed) && self.compliance_hits == 0
+    }
+
+    /// The ESQ rule violations in a line: `none`, or `rule (count), ...`.
+    pub fn esq_summary(&self) -> String {
+        if self.esq_rule_violations.is_empty() {
+            return "none".into();
+        }
+        self.esq_rule_violations
+            .iter()
+            .map(|v| format!("{} ({})", v.rule, v.count))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// A readable text scorecard for the terminal.

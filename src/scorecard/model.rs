@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::scenario::ScenarioCard;
 use super::threshold::ThresholdResult;
 use crate::tap::SeriesPoint;
 
@@ -110,6 +111,10 @@ pub struct Scorecard {
     pub error_rate: f64,
     /// Successful requests (status < 400) as % of `requests`.
     pub success_rate: f64,
+    /// The seed's flat field, for a scenario with a `PAY` step: % of the actors who reached
+    /// the payment step whose PAY succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_success: Option<f64>,
     /// Latency from the due time (corrected).
     pub latency_ms: Percentiles,
     /// The seed's flat field: `latency_ms.p95`.
@@ -134,9 +139,15 @@ pub struct Scorecard {
     pub status_counts: BTreeMap<String, u64>,
     pub endpoints: Vec<EndpointCard>,
     pub phases: Vec<FaultPhases>,
+    /// A scenario run's per-action figures and funnel check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioCard>,
     /// Residual PII in the trace plus PII seen in the target's responses.
     pub compliance_hits: u64,
-    pub esq_rule_violations: u64,
+    /// ESQ rules broken, each named (`[]` when clean). Older scorecards stored a count here;
+    /// they still read (0 as `[]`).
+    #[serde(default, deserialize_with = "esq_list")]
+    pub esq_rule_violations: Vec<EsqViolation>,
     pub stub_overhead_ms: Option<OverheadSummary>,
     /// Requests that waited for a `--concurrency` slot.
     pub queued: u64,
@@ -153,4 +164,45 @@ pub struct Scorecard {
     pub series: Vec<SeriesPoint>,
     /// Latency-from-due histogram for the chart.
     pub latency_histogram: Vec<HistogramBar>,
+}
+
+/// One ESQ rule a run broke, and how often.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EsqViolation {
+    /// The rule's name.
+    pub rule: String,
+    pub count: u64,
+}
+
+/// Merges violations by rule (summing counts), sorted by rule.
+pub fn merge_violations<'a>(all: impl IntoIterator<Item = &'a EsqViolation>) -> Vec<EsqViolation> {
+    let mut m: BTreeMap<&str, u64> = BTreeMap::new();
+    for v in all {
+        *m.entry(v.rule.as_str()).or_default() += v.count;
+    }
+    m.into_iter()
+        .map(|(rule, count)| EsqViolation {
+            rule: rule.to_string(),
+            count,
+        })
+        .collect()
+}
+
+/// Reads `esq_rule_violations` as a list, or as the count older scorecards stored (0 → `[]`,
+/// n → one entry of an unnamed rule).
+fn esq_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EsqViolation>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Count(u64),
+        List(Vec<EsqViolation>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Count(0) => Vec::new(),
+        Either::Count(n) => vec![EsqViolation {
+            rule: "unnamed (from an older scorecard)".into(),
+            count: n,
+        }],
+        Either::List(v) => v,
+    })
 }

@@ -136,8 +136,9 @@ pub fn render(card: &Scorecard) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "  compliance  {} hits, {} ESQ rule violations",
-        card.compliance_hits, card.esq_rule_violations
+        "  compliance  {} hits, ESQ rule violations: {}",
+        card.compliance_hits,
+        card.esq_summary()
     );
     if let Some(o) = &card.stub_overhead_ms {
         let _ = writeln!(

@@ -366,7 +366,8 @@ impl StubConfig {
     }
 }
 
-fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+/// A TOML error's message with its line (shared with scenario files).
+pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_string();
     match e.span() {
         Some(span) => {

@@ -20,6 +20,7 @@ mod preset;
 mod server;
 
 pub use compile::Route;
+pub(crate) use config::toml_problem as config_toml_problem;
 pub use config::{
     ConfigError, FaultConfig, FaultKind, LatencyConfig, RouteConfig, StatusWeight, StubConfig,
     format_duration, parse_duration,
