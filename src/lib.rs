@@ -13,6 +13,8 @@
 pub mod compare;
 pub mod console;
 pub mod diff;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod merge;
 pub mod outcome;

@@ -4,6 +4,7 @@
 //! - `cli`: the command-line contract (help, exit codes, commands not built yet).
 //! - `diff`: `esr diff` of runs against stubs that differ in known ways (unchanged, regressed,
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
+//! - `drills`: failure drills: the target dies, the target hangs, the disk fills, SIGTERM.
 //! - `golden`: ingest and scrub output digests, recorded before the speed work, still match.
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 //! - `serve`: `esr serve` routes and errors through `Router::oneshot`, background runs (queue,
@@ -20,10 +21,10 @@
 //!   fault read back from scorecard.json, trace-based scenarios.
 //! - `scrub`: detector evaluation, ingest -> check, leak proof, reversal self-test, key linkage,
 //!   no raw value in any output of any command.
-//! - `stub`: sandbox stubs: latency models, faults on the replay clock, reset/hang, hosts, routes from a trace, metrics, `esr stub`.
 
 mod cli;
 mod diff;
+mod drills;
 mod golden;
 mod ingest;
 mod merge;

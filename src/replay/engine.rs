@@ -179,149 +179,167 @@ pub async fn replay(
         Some(f) => f,
         None => run::allocate(&opts.data)?,
     };
-    let now_us = run::unix_now_us();
-    let start_unix_us = opts.start_at_us.unwrap_or(now_us);
-    let lead = start_unix_us - now_us;
-    if lead < -1_000_000 {
-        tracing::warn!(
-            "--start-at is {:.1} s in the past: requests due before now start late",
-            -lead as f64 / 1e6
-        );
-    } else if lead > 0 {
-        tracing::info!("waiting {:.1} s for --start-at", lead as f64 / 1e6);
-    }
-    let start = if lead >= 0 {
-        Instant::now() + Duration::from_micros(lead as u64)
-    } else {
-        Instant::now()
-            .checked_sub(Duration::from_micros((-lead) as u64))
-            .unwrap_or_else(Instant::now)
-    };
-    let mut manifest = RunManifest {
-        run_id: folder.id.clone(),
-        command: opts.command.clone(),
-        esr_version: env!("CARGO_PKG_VERSION"),
-        trace: TraceInfo {
-            path: opts.trace.display().to_string(),
-            sha256: sha,
-            key_id,
-            rows: schedule.span().rows,
-        },
-        target: opts.target.clone(),
-        host_map: opts.host_map.clone(),
-        timing: timing_info(&opts),
-        shard: sched_opts.shard.map(|s| s.to_string()),
-        started_at: run::rfc3339(start_unix_us),
-        started_at_unix_us: start_unix_us,
-        intended_requests: intended,
-        stub_config_digest: None,
-    };
-    run::write_manifest(&folder.dir, &manifest)?;
-
-    let tap = Tap::create(&folder.dir).map_err(|e| ReplayError::Io(e.to_string()))?;
-    let live = tap.live();
-    if let Some(w) = &opts.watch {
-        let _ = w
-            .started
-            .set((live.clone(), intended, schedule.intended_duration_s()));
-    }
-    let (otx, orx) = mpsc::channel::<Vec<Outcome>>(OUTCOME_QUEUE);
-    let aggregator = std::thread::Builder::new()
-        .name("esr-tap".into())
-        .spawn(move || aggregate(tap, orx))
-        .map_err(|e| ReplayError::Io(format!("cannot start the tap thread: {e}")))?;
-
-    let (jtx, jrx) = mpsc::channel(JOB_QUEUE);
-    let feeder = {
-        let (path, client) = (opts.trace.clone(), client.clone());
-        std::thread::Builder::new()
-            .name("esr-feed".into())
-            .spawn(move || feed(path, schedule, |r| client.prepare(r), jtx))
-            .map_err(|e| ReplayError::Io(format!("cannot start the feed thread: {e}")))?
-    };
-
-    let (done_tx, done_rx) = watch::channel(false);
-    let progress = opts.progress.then(|| {
-        progress::spawn(
-            live.clone(),
-            intended,
-            schedule.intended_duration_s(),
-            done_rx.clone(),
-        )
-    });
-    if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
-        tracing::info!("live metrics on http://{addr}/metrics");
-    }
-    let metrics_server = metrics_listener.map(|l| spawn_metrics(l, live.clone(), done_rx));
-
-    let sent_live = live.clone();
-    let dispatcher = Dispatcher {
-        transport: Arc::new(client.clone()),
-        config: DispatchConfig {
-            concurrency: opts.concurrency,
-            max_rps: opts.max_rps,
-            precise: PRECISE,
-            drain: opts.drain,
-        },
-        start,
-        spawner: Handle::current(),
-        on_sent: Arc::new(move || sent_live.on_sent()),
-    };
-    let report = run_on_own_thread(dispatcher, jrx, otx, stop).await?;
-
-    let fed = feeder
-        .join()
-        .map_err(|_| ReplayError::Io("the feed thread panicked".into()))?;
-    let summary = tokio::task::spawn_blocking(move || aggregator.join())
-        .await
-        .map_err(|e| ReplayError::Io(e.to_string()))?
-        .map_err(|_| ReplayError::Io("the tap thread panicked".into()))??;
-    let _ = done_tx.send(true);
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    if let Some(m) = metrics_server {
-        let _ = m.await;
-    }
-    fed?;
-    if report.abandoned > 0 {
-        tracing::warn!(
-            "{} requests were still in flight after the drain time; recorded as timeouts",
-            report.abandoned
-        );
-    }
-
-    // The stub's view of the run: fault windows for the phases, its own overhead.
-    let stub_end = stubinfo::StubInfo::fetch(&opts.target).await;
-    if let Some(d) = stub_end.as_ref().and_then(|s| s.config_digest.clone()) {
-        manifest.stub_config_digest = Some(d);
+    // From here on a failure leaves a folder behind: mark it failed, so nothing in it passes
+    // for a finished run (the disk filling up while metrics are written, say).
+    let dir = folder.dir.clone();
+    let result: Result<ReplayResult, ReplayError> = async move {
+        let now_us = run::unix_now_us();
+        let start_unix_us = opts.start_at_us.unwrap_or(now_us);
+        let lead = start_unix_us - now_us;
+        if lead < -1_000_000 {
+            tracing::warn!(
+                "--start-at is {:.1} s in the past: requests due before now start late",
+                -lead as f64 / 1e6
+            );
+        } else if lead > 0 {
+            tracing::info!("waiting {:.1} s for --start-at", lead as f64 / 1e6);
+        }
+        let start = if lead >= 0 {
+            Instant::now() + Duration::from_micros(lead as u64)
+        } else {
+            Instant::now()
+                .checked_sub(Duration::from_micros((-lead) as u64))
+                .unwrap_or_else(Instant::now)
+        };
+        let mut manifest = RunManifest {
+            run_id: folder.id.clone(),
+            command: opts.command.clone(),
+            esr_version: env!("CARGO_PKG_VERSION"),
+            trace: TraceInfo {
+                path: opts.trace.display().to_string(),
+                sha256: sha,
+                key_id,
+                rows: schedule.span().rows,
+            },
+            target: opts.target.clone(),
+            host_map: opts.host_map.clone(),
+            timing: timing_info(&opts),
+            shard: sched_opts.shard.map(|s| s.to_string()),
+            started_at: run::rfc3339(start_unix_us),
+            started_at_unix_us: start_unix_us,
+            intended_requests: intended,
+            stub_config_digest: None,
+        };
         run::write_manifest(&folder.dir, &manifest)?;
+
+        let tap = Tap::create(&folder.dir).map_err(|e| ReplayError::Io(e.to_string()))?;
+        let live = tap.live();
+        if let Some(w) = &opts.watch {
+            let _ = w
+                .started
+                .set((live.clone(), intended, schedule.intended_duration_s()));
+        }
+        let (otx, orx) = mpsc::channel::<Vec<Outcome>>(OUTCOME_QUEUE);
+        let (halt, halt_rx) = halt_on(stop);
+        let tap_halt = halt.clone();
+        let aggregator = std::thread::Builder::new()
+            .name("esr-tap".into())
+            .spawn(move || aggregate(tap, orx, &tap_halt))
+            .map_err(|e| ReplayError::Io(format!("cannot start the tap thread: {e}")))?;
+
+        let (jtx, jrx) = mpsc::channel(JOB_QUEUE);
+        let feeder = {
+            let (path, client) = (opts.trace.clone(), client.clone());
+            std::thread::Builder::new()
+                .name("esr-feed".into())
+                .spawn(move || feed(path, schedule, |r| client.prepare(r), jtx))
+                .map_err(|e| ReplayError::Io(format!("cannot start the feed thread: {e}")))?
+        };
+
+        let (done_tx, done_rx) = watch::channel(false);
+        let progress = opts.progress.then(|| {
+            progress::spawn(
+                live.clone(),
+                intended,
+                schedule.intended_duration_s(),
+                done_rx.clone(),
+            )
+        });
+        if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+            tracing::info!("live metrics on http://{addr}/metrics");
+        }
+        let metrics_server = metrics_listener.map(|l| spawn_metrics(l, live.clone(), done_rx));
+
+        let sent_live = live.clone();
+        let dispatcher = Dispatcher {
+            transport: Arc::new(client.clone()),
+            config: DispatchConfig {
+                concurrency: opts.concurrency,
+                max_rps: opts.max_rps,
+                precise: PRECISE,
+                drain: opts.drain,
+            },
+            start,
+            spawner: Handle::current(),
+            on_sent: Arc::new(move || sent_live.on_sent()),
+        };
+        let report = run_on_own_thread(dispatcher, jrx, otx, halt_rx).await?;
+        drop(halt);
+
+        let fed = feeder
+            .join()
+            .map_err(|_| ReplayError::Io("the feed thread panicked".into()))?;
+        let summary = tokio::task::spawn_blocking(move || aggregator.join())
+            .await
+            .map_err(|e| ReplayError::Io(e.to_string()))?
+            .map_err(|_| ReplayError::Io("the tap thread panicked".into()))??;
+        let _ = done_tx.send(true);
+        if let Some(p) = progress {
+            let _ = p.await;
+        }
+        if let Some(m) = metrics_server {
+            let _ = m.await;
+        }
+        fed?;
+        if report.abandoned > 0 {
+            tracing::warn!(
+                "{} requests were still in flight after the drain time; recorded as timeouts",
+                report.abandoned
+            );
+        }
+
+        // The stub's view of the run: fault windows for the phases, its own overhead.
+        let stub_end = stubinfo::StubInfo::fetch(&opts.target).await;
+        if let Some(d) = stub_end.as_ref().and_then(|s| s.config_digest.clone()) {
+            manifest.stub_config_digest = Some(d);
+            run::write_manifest(&folder.dir, &manifest)?;
+        }
+        let ctx = RunContext {
+            run_id: folder.id.clone(),
+            started_at: manifest.started_at.clone(),
+            target: opts.target.clone(),
+            speed: sched_opts.timing.speed(),
+            rate: sched_opts.timing.rate(),
+            intended_requests: intended.unwrap_or(report.sent),
+            intended_duration_s: schedule.intended_duration_s(),
+            interrupted: report.stopped || cut_short,
+            fault_windows: stub_end
+                .as_ref()
+                .map(|s| s.fault_windows(start_unix_us))
+                .unwrap_or_default(),
+            compliance_hits: opts.compliance_hits + report.response_pii_hits,
+            esq_rule_violations: Vec::new(),
+            stub_overhead_ms: stub_end.and_then(|s| s.overhead),
+            queued: report.queued,
+            throttled: report.throttled,
+        };
+        let card = scorecard::build(&summary, &ctx, &opts.thresholds);
+        scorecard::write_run_files(&folder.dir, &card)
+            .map_err(|e| ReplayError::Io(e.to_string()))?;
+        Ok(ReplayResult {
+            run: folder,
+            scorecard: card,
+            dispatch: report,
+        })
     }
-    let ctx = RunContext {
-        run_id: folder.id.clone(),
-        started_at: manifest.started_at.clone(),
-        target: opts.target.clone(),
-        speed: sched_opts.timing.speed(),
-        rate: sched_opts.timing.rate(),
-        intended_requests: intended.unwrap_or(report.sent),
-        intended_duration_s: schedule.intended_duration_s(),
-        interrupted: report.stopped || cut_short,
-        fault_windows: stub_end
-            .as_ref()
-            .map(|s| s.fault_windows(start_unix_us))
-            .unwrap_or_default(),
-        compliance_hits: opts.compliance_hits + report.response_pii_hits,
-        esq_rule_violations: Vec::new(),
-        stub_overhead_ms: stub_end.and_then(|s| s.overhead),
-        queued: report.queued,
-        throttled: report.throttled,
-    };
-    let card = scorecard::build(&summary, &ctx, &opts.thresholds);
-    scorecard::write_run_files(&folder.dir, &card).map_err(|e| ReplayError::Io(e.to_string()))?;
-    Ok(ReplayResult {
-        run: folder,
-        scorecard: card,
-        dispatch: report,
+    .await;
+    result.map_err(|e| {
+        run::mark_failed(&dir, &e.to_string());
+        let marker = dir.join(run::FAILED_FILE);
+        ReplayError::Io(format!(
+            "{e}; the run is marked failed (`{}`)",
+            marker.display()
+        ))
     })
 }
 
@@ -329,6 +347,7 @@ pub async fn replay(
 fn aggregate(
     mut tap: Tap,
     mut rx: mpsc::Receiver<Vec<Outcome>>,
+    halt: &watch::Sender<bool>,
 ) -> Result<TapSummary, ReplayError> {
     let mut failed = None;
     loop {
@@ -347,6 +366,9 @@ fn aggregate(
             if failed.is_none()
                 && let Err(e) = tap.record(o)
             {
+                // The run cannot be recorded any more: stop loading the target for nothing.
+                tracing::error!("the metrics tap failed, stopping the replay: {e}");
+                let _ = halt.send(true);
                 failed = Some(e);
             }
         }
@@ -356,6 +378,25 @@ fn aggregate(
     }
     tap.finish()
         .map_err(|e| ReplayError::Io(format!("the metrics tap failed: {e}")))
+}
+
+/// The dispatcher's stop flag: true when `stop` turns true (Ctrl-C) or when the returned
+/// sender is told to halt (the tap failed). The forwarding task ends when the receiver (the
+/// dispatcher's) is dropped.
+fn halt_on(mut stop: watch::Receiver<bool>) -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let fwd = tx.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            r = stop.wait_for(|s| *s) => {
+                if r.is_ok() {
+                    let _ = fwd.send(true);
+                }
+            }
+            _ = fwd.closed() => {}
+        }
+    });
+    (tx, rx)
 }
 
 /// Runs the dispatch loop on a thread of its own with a current-thread runtime for its

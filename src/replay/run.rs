@@ -150,6 +150,26 @@ pub fn write_manifest(dir: &Path, manifest: &RunManifest) -> Result<(), ReplayEr
         .map_err(|e| ReplayError::Io(format!("cannot write `{}`: {e}", path.display())))
 }
 
+/// Marks a run folder whose replay failed: a `FAILED` file holding the error, and no
+/// scorecard or report that could pass for a finished run's (`metrics.parquet` only ever
+/// appears complete: it is renamed into place after its last byte). Best effort: the disk
+/// may be full, so an empty marker is the fallback.
+pub fn mark_failed(dir: &Path, error: &str) {
+    for f in [
+        crate::scorecard::SCORECARD_FILE,
+        crate::scorecard::REPORT_FILE,
+    ] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let marker = dir.join(FAILED_FILE);
+    if std::fs::write(&marker, format!("{error}\n")).is_err() {
+        let _ = std::fs::File::create(&marker);
+    }
+}
+
+/// The marker of a failed run, in its folder.
+pub const FAILED_FILE: &str = "FAILED";
+
 /// SHA-256 of a file, hex, read in 64 KiB blocks.
 pub fn sha256_file(path: &Path) -> Result<String, ReplayError> {
     let mut f = std::fs::File::open(path)
@@ -220,6 +240,23 @@ mod tests {
         std::fs::create_dir(data.path().join("archive")).unwrap();
         std::fs::write(data.path().join("archive/RUN-0050.esra.gz"), b"").unwrap();
         assert_eq!(allocate(data.path()).unwrap().id, "RUN-0051");
+    }
+
+    #[test]
+    fn a_failed_run_keeps_its_manifest_and_loses_its_scorecard() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["run.json", "scorecard.json", "report.html"] {
+            std::fs::write(dir.path().join(f), "{}").unwrap();
+        }
+        mark_failed(dir.path(), "cannot write `metrics.parquet`: disk full");
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["FAILED", "run.json"]);
+        let why = std::fs::read_to_string(dir.path().join(FAILED_FILE)).unwrap();
+        assert!(why.contains("disk full"));
     }
 
     #[test]

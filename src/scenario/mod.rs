@@ -206,6 +206,17 @@ mod tests {
 
     const SEED: &str = r#"{"name":"flood_rerate_wave1","actors":10000,"script":[{"action":"LOGIN","ratio":1.0},{"action":"FETCH_PREMIUM","ratio":1.0},{"action":"PAY","ratio":0.98},{"action":"ABANDON","ratio":0.02}],"duration":"30m"}"#;
 
+    /// Found by the `scenario` fuzz target: durations too large for a `Duration` panicked
+    /// (as text, and as a JSON number); now they are refused or saturate.
+    #[test]
+    fn huge_durations_do_not_panic() {
+        let text = SEED.replace("\"30m\"", "\"3111111111111111111111111110m\"");
+        let e = parse(&text, ScenarioFormat::Json, "fuzz.json").unwrap_err();
+        assert!(!e.errors.is_empty());
+        let text = SEED.replace("\"30m\"", "1e300");
+        let _ = parse(&text, ScenarioFormat::Json, "fuzz.json");
+    }
+
     #[test]
     fn the_seed_parses_and_round_trips() {
         let s = parse(SEED, ScenarioFormat::Json, "seed.json").unwrap();

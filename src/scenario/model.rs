@@ -238,7 +238,8 @@ impl Dur {
 
     /// A whole duration of `secs` seconds, written the shortest way (`15m`).
     pub fn secs(secs: f64) -> Dur {
-        let value = Duration::from_secs_f64(secs.max(0.0));
+        // Saturates: a JSON number too large for a Duration must not panic (fuzzing).
+        let value = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX);
         Dur {
             text: crate::stub::format_duration(value),
             value,

@@ -386,8 +386,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
+        // try_: a finite number can still be too large for a Duration (`1e30`).
+        return if secs >= 0.0 {
+            Duration::try_from_secs_f64(secs).map_err(|_| bad())
         } else {
             Err(bad())
         };
@@ -416,7 +417,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total += n * scale;
         rest = &rest[unit_len..];
     }
-    Ok(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 /// The shortest of `1h30m`, `15m`, `90s`, `250ms` that [`parse_duration`] reads back.
@@ -448,6 +449,15 @@ pub(crate) fn check_pattern(p: &str) -> Result<PathPattern, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `scenario` fuzz target: a duration too large for a `Duration` panicked.
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        assert!(parse_duration("3111111111111111111111111110m").is_err());
+        assert!(parse_duration("1e30").is_err());
+        assert!(parse_duration("inf").is_err());
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+    }
 
     #[test]
     fn durations_round_trip() {

@@ -24,11 +24,20 @@ fn validate(text: &str, span: Range<usize>) -> Option<Range<usize>> {
 
 /// esr's email pseudonyms live under the reserved `.invalid` top-level domain.
 pub(super) fn is_pseudonym(v: &str) -> bool {
-    v.len() >= 8 && v[v.len() - 8..].eq_ignore_ascii_case(".invalid")
+    // Bytes, not a str slice: `v` may end in a multi-byte character (found by fuzzing).
+    v.len() >= 8 && v.as_bytes()[v.len() - 8..].eq_ignore_ascii_case(b".invalid")
 }
 
 #[cfg(test)]
 mod tests {
+    /// Found by the `scrub` fuzz target: a value ending in a multi-byte character panicked.
+    #[test]
+    fn a_value_ending_in_a_multibyte_character_is_no_pseudonym() {
+        assert!(!super::is_pseudonym("a@b.co\u{FFFD}\u{FFFD}x"));
+        assert!(!super::is_pseudonym("ab\u{FFFD}1234567"));
+        assert!(super::is_pseudonym("u1@x.INVALID"));
+    }
+
     #[test]
     fn fixture() {
         super::super::check_fixture(
