@@ -179,6 +179,19 @@ try {
     ((await page.locator("#compare-a").textContent()) || "").includes(runId),
     "the older run is A",
   );
+  // The statistics come from `esr diff` through the API: a verdict and a row per endpoint.
+  await page.waitForFunction(
+    () => (document.querySelector("#diff-verdict")?.dataset.verdict || "") !== "",
+    null,
+    { timeout: RUN_TIMEOUT_MS, polling: 250 },
+  );
+  const verdict = await page.locator("#diff-verdict").getAttribute("data-verdict");
+  const diffRows = await page.locator("#diff-table tbody tr").count();
+  check(
+    ["unchanged", "regressed", "improved", "too_little_data"].includes(verdict) && diffRows >= 2,
+    "esr diff's verdict and per-endpoint rows for the two runs",
+    `${verdict}, ${diffRows} rows`,
+  );
 
   await page.locator("#run").scrollIntoViewIfNeeded();
   await page.screenshot({ path: out, fullPage: true });

@@ -84,7 +84,7 @@ echo "esr serve listening on $base"
 mkdir -p "$(dirname "$out")"
 status=0
 PLAYWRIGHT_DIR="$cache" CHROMIUM="$chrome" \
-    timeout 240 node scripts/console-test.mjs "$base" "$out" || status=$?
+    timeout 420 node scripts/console-test.mjs "$base" "$out" || status=$?
 if [[ $status -ne 0 ]]; then
     echo "the server's last log lines:" >&2
     tail -n 20 "$work/stderr" >&2

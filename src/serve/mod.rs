@@ -122,6 +122,7 @@ impl Api {
             )
             .route("/api/esr/runs/{id}/metrics.parquet", &["GET"], get(metrics))
             .route("/api/esr/runs/{id}/restore", &["POST"], post(restore))
+            .route("/api/esr/runs/{id}/diff/{other}", &["GET"], get(diff_runs))
     }
 }
 

@@ -359,6 +359,46 @@ pub async fn restore(State(app): State<AppState>, Path(id): Path<String>) -> Ans
     Ok(Json(RunView::of(row, None)))
 }
 
+/// `GET /api/esr/runs/{id}/diff/{other}` → `esr diff {id} {other}` as JSON: per-endpoint
+/// percentile deltas with bootstrap intervals, the KS test, status mix and a verdict (A is
+/// `{id}`, B is `{other}`). Both runs must be scored and on disk, and have replayed the same
+/// trace (the CLI's `--force` has no API twin: a diff across traces compares nothing real).
+pub async fn diff_runs(
+    State(app): State<AppState>,
+    Path((id, other)): Path<(String, String)>,
+) -> Answer<Json<crate::diff::DiffReport>> {
+    let mut dirs = Vec::new();
+    for run in [&id, &other] {
+        let row = known_run(&app, run)?;
+        if row.archived {
+            return Err(Problem::conflict(format!(
+                "run `{run}` is archived; bring it back with POST /api/esr/runs/{run}/restore"
+            )));
+        }
+        if !SCORED.contains(&row.state) {
+            return Err(Problem::conflict(format!(
+                "run `{run}` is {}; runs are compared once they are DONE or CANCELLED",
+                row.state.as_str()
+            )));
+        }
+        dirs.push(row.folder);
+    }
+    let report = tokio::task::spawn_blocking(move || {
+        let a = crate::diff::load(&dirs[0])?;
+        let b = crate::diff::load(&dirs[1])?;
+        crate::diff::check_same_trace(&a, &b)?;
+        Ok::<_, crate::diff::DiffError>(crate::diff::diff(
+            &a,
+            &b,
+            &crate::diff::DiffOptions::default(),
+        ))
+    })
+    .await
+    .map_err(|e| Problem::internal(format!("the diff task failed: {e}")))?
+    .map_err(|e| Problem::conflict(e.to_string()))?;
+    Ok(Json(report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -403,6 +403,23 @@ async fn a_small_run_goes_to_done_with_its_files_and_queues_beyond_the_limit() {
     let runs = get(&st, "/api/esr/runs").await.json();
     assert_eq!(runs.as_array().unwrap().len(), 2);
 
+    // Two runs of one scenario replay the same trace: the API diffs them as `esr diff` does.
+    let d = get(&st, &format!("/api/esr/runs/{first}/diff/{second}")).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text());
+    let d = d.json();
+    assert_eq!(d["run_a"], "RUN-0001");
+    assert_eq!(d["run_b"], "RUN-0002");
+    assert_eq!(d["same_trace"], true, "{d}");
+    let verdict = d["verdict"].as_str().unwrap();
+    assert!(
+        ["unchanged", "regressed", "improved", "too_little_data"].contains(&verdict),
+        "{d}"
+    );
+    assert!(!d["endpoints"].as_array().unwrap().is_empty(), "{d}");
+    get(&st, &format!("/api/esr/runs/{first}/diff/RUN-9999"))
+        .await
+        .problem(404);
+
     // Archive (as the periodic task does), then restore through the API.
     st.store().archive_older_than(0.0).unwrap();
     let v = get(&st, &format!("/api/esr/runs/{first}")).await.json();
@@ -412,6 +429,9 @@ async fn a_small_run_goes_to_done_with_its_files_and_queues_beyond_the_limit() {
         .await
         .problem(409);
     assert!(p["detail"].as_str().unwrap().contains("restore"), "{p}");
+    get(&st, &format!("/api/esr/runs/{first}/diff/{second}"))
+        .await
+        .problem(409);
     let a = call(
         &st,
         Method::POST,

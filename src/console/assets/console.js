@@ -569,7 +569,8 @@ async function cancelRun() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Compare: the API has no diff route, so the two scorecards' key numbers side by side.
+// Compare: the two scorecards' key numbers side by side, then `esr diff` of the two runs
+// (GET /api/esr/runs/{a}/diff/{b}) for the statistics.
 
 async function compareRuns(ev) {
   ev.preventDefault();
@@ -609,6 +610,41 @@ async function compareRuns(ev) {
   }
   $("compare").hidden = false;
   $("compare").scrollIntoView({ block: "start" });
+  // The bootstrap over two large runs takes a moment: the key numbers show first.
+  await showDiff(ids[0], ids[1]);
+}
+
+function ciCell(q) {
+  if (!q) return el("td", { class: "num" }, "");
+  const d = q.delta_ms;
+  return el("td", { class: "num" }, `${d.delta > 0 ? "+" : ""}${num(d.delta)} [${num(d.lo)}, ${num(d.hi)}]`);
+}
+
+async function showDiff(a, b) {
+  const body = $("diff-table").tBodies[0];
+  body.replaceChildren();
+  const verdict = $("diff-verdict");
+  verdict.dataset.verdict = "";
+  verdict.textContent = "Computing esr diff…";
+  let r;
+  try {
+    r = await api("GET", `/runs/${encodeURIComponent(a)}/diff/${encodeURIComponent(b)}`);
+  } catch (e) {
+    verdict.dataset.verdict = "none";
+    verdict.textContent = `No statistics: ${e.message}`;
+    return;
+  }
+  verdict.dataset.verdict = r.verdict;
+  verdict.textContent = `Verdict: ${String(r.verdict).replaceAll("_", " ").toUpperCase()}`;
+  for (const e of [r.overall, ...r.endpoints]) {
+    const at = (q) => (e.latency || []).find((l) => Math.abs(l.q - q) < 1e-9);
+    body.append(el("tr", { dataset: { endpoint: e.endpoint } },
+      el("th", { scope: "row" }, e === r.overall ? "all requests" : e.endpoint),
+      el("td", { class: "num" }, `${e.requests_a} / ${e.requests_b}`),
+      ciCell(at(0.5)), ciCell(at(0.95)), ciCell(at(0.99)),
+      el("td", { class: "num" }, e.ks ? num(e.ks.p_value) : ""),
+      el("td", { class: `verdict-${e.verdict}` }, String(e.verdict).replaceAll("_", " "))));
+  }
 }
 
 // ---------------------------------------------------------------------------------------
