@@ -43,6 +43,18 @@ mod tests {
         assert_eq!(scrubbed(rec), 0);
     }
 
+    /// Found by the `scrub` fuzz target: an address glued to another by `@` in a path left
+    /// `@example.com` to pair with the pseudonym's domain.
+    #[test]
+    fn the_scrubber_leaves_no_hit_when_addresses_are_glued_by_an_at_sign() {
+        let rec = TraceRecord {
+            method: "GET".into(),
+            path: "/users/jane.doe@e.doe@example.com/cards?n=4".into(),
+            ..Default::default()
+        };
+        assert_eq!(scrubbed(rec), 0);
+    }
+
     #[test]
     fn the_scrubber_leaves_no_hit_in_numeric_header_values() {
         let rec = TraceRecord {
