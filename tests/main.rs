@@ -1,7 +1,7 @@
 //! esr's one integration-test binary. Each module below drives the real `esr` binary or the
 //! library end to end; servers bind `127.0.0.1:0`.
 //!
-//! - `cli`: the command-line contract (help, exit codes, commands not built yet).
+//! - `cli`: the command-line contract (help, exit codes).
 //! - `diff`: `esr diff` of runs against stubs that differ in known ways (unchanged, regressed,
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
 //! - `drills`: failure drills: the target dies, the target hangs, the disk fills, SIGTERM.
