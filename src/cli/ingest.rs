@@ -94,6 +94,7 @@ pub fn options(args: &Args) -> anyhow::Result<IngestOptions> {
         sort_budget: args.sort_memory_bytes.unwrap_or(mb),
         spill_dir: None,
         stream: true,
+        transform_threads: 0,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::input::{InputReader, read_input};
 use super::reorder::{Reorder, WINDOW_US};
@@ -50,6 +50,9 @@ pub struct IngestOptions {
     /// falling back to the external sort only if a row arrives too late (the default);
     /// `false` always uses the external sort.
     pub stream: bool,
+    /// Threads the transform runs on when it offers workers (the scrubber does); 0 means one
+    /// per core, up to 4. The output is the same for any count.
+    pub transform_threads: usize,
 }
 
 impl Default for IngestOptions {
@@ -60,6 +63,7 @@ impl Default for IngestOptions {
             sort_budget: DEFAULT_BUDGET,
             spill_dir: None,
             stream: true,
+            transform_threads: 0,
         }
     }
 }
@@ -220,19 +224,13 @@ fn run(
         let (read_tx, read_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
         let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
         sc.spawn(move || read_all(readers, &union, read_tx));
-        let transformer = sc.spawn(move || {
-            for mut msg in read_rx {
-                if let Msg::Rows(rows) = &mut msg {
-                    for rec in rows.iter_mut().flatten() {
-                        transform.apply(rec);
-                    }
-                }
-                if out_tx.send(msg).is_err() {
-                    break;
-                }
-            }
-            transform
-        });
+        let lanes = match opts.transform_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(MAX_TRANSFORM_THREADS),
+            n => n,
+        };
+        let transformer = sc.spawn(move || transform_stage(transform, lanes, read_rx, out_tx));
         let mut input = 0;
         for msg in out_rx {
             let rows = match msg {
@@ -316,6 +314,8 @@ fn place(values: Vec<Option<String>>, slots: &[usize], width: usize) -> Vec<Opti
 const BATCH_ROWS: usize = 2048;
 /// Batches in flight per channel: bounds the memory the stages hold between them.
 const CHANNEL_BATCHES: usize = 8;
+/// Batches in flight into and out of each transform lane (when there are several).
+const LANE_BATCHES: usize = 2;
 
 /// What flows between the pipeline's stages.
 enum Msg {
@@ -323,6 +323,88 @@ enum Msg {
     Rows(Vec<Result<TraceRecord, RowError>>),
     /// The current input is done; its detected epoch unit.
     End(Option<TsUnit>),
+}
+
+/// Most threads the transform stage scrubs on by default.
+const MAX_TRANSFORM_THREADS: usize = 4;
+
+/// The transform stage: applies `transform` to every row from `rx` and passes the batches on
+/// to `tx` in the order they came, then hands `transform` back (after its workers are gone).
+///
+/// With `lanes` > 1 and a transform that offers workers, batches are
+/// dealt round-robin to one lane per instance and collected in the same round-robin order,
+/// so the rows leave in input order whatever each lane's speed. Each lane owns its instance;
+/// a worker's counts reach `transform` when the worker is dropped at its lane's end.
+fn transform_stage(
+    mut transform: Box<dyn RecordTransform>,
+    lanes: usize,
+    rx: Receiver<Msg>,
+    tx: SyncSender<Msg>,
+) -> Box<dyn RecordTransform> {
+    let workers: Vec<Box<dyn RecordTransform>> = std::iter::from_fn(|| transform.worker())
+        .take(lanes.saturating_sub(1))
+        .collect();
+    if workers.is_empty() {
+        apply_all(transform.as_mut(), rx, &tx);
+        return transform;
+    }
+    std::thread::scope(|sc| {
+        let mut lane_tx = Vec::new();
+        let mut done_rx = Vec::new();
+        let mut handles = Vec::new();
+        let lanes = std::iter::once(transform).chain(workers);
+        for mut instance in lanes {
+            let (in_tx, in_rx) = sync_channel::<Msg>(LANE_BATCHES);
+            let (out_tx, out_rx) = sync_channel::<Msg>(LANE_BATCHES);
+            handles.push(sc.spawn(move || {
+                apply_all(instance.as_mut(), in_rx, &out_tx);
+                instance
+            }));
+            lane_tx.push(in_tx);
+            done_rx.push(out_rx);
+        }
+        // Deals in order; stops when the input ends or a lane hangs up (collection stopped).
+        sc.spawn(move || {
+            for (msg, lane) in rx.into_iter().zip(lane_tx.iter().cycle()) {
+                if lane.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        // Collects in the same order: the lane due next either has the next batch or has
+        // hung up, which means every batch was dealt and collected.
+        for lane in done_rx.iter().cycle() {
+            let Ok(msg) = lane.recv() else { break };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+        drop(done_rx);
+        let mut handles = handles.into_iter();
+        let first = handles
+            .next()
+            .expect("the first lane is the transform itself");
+        for h in handles {
+            // Dropping the worker here merges its counts into the transform.
+            drop(h.join().expect("a transform lane does not panic"));
+        }
+        first.join().expect("a transform lane does not panic")
+    })
+}
+
+/// Applies `transform` to every row of every batch from `rx` and sends the batch to `tx`;
+/// stops early if `tx` hangs up.
+fn apply_all(transform: &mut dyn RecordTransform, rx: Receiver<Msg>, tx: &SyncSender<Msg>) {
+    for mut msg in rx {
+        if let Msg::Rows(rows) = &mut msg {
+            for rec in rows.iter_mut().flatten() {
+                transform.apply(rec);
+            }
+        }
+        if tx.send(msg).is_err() {
+            break;
+        }
+    }
 }
 
 /// Reads every input in turn and sends its rows in batches; stops early if `tx` hangs up.

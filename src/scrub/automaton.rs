@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use regex_automata::meta::Regex;
+use regex_automata::meta::{Cache, Regex};
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use super::detect::{Hit, Rule, rules};
@@ -36,6 +36,13 @@ pub(crate) struct Automaton {
     any: Regex,
     each: Vec<Regex>,
     rules: Vec<Rule>,
+}
+
+/// The lazy-DFA caches of one thread's searches with the [`Automaton`].
+pub(crate) struct Caches {
+    all: Cache,
+    any: Cache,
+    each: Vec<Cache>,
 }
 
 /// The process-wide automaton, built on first use.
@@ -72,18 +79,45 @@ impl Automaton {
         }
     }
 
+    /// Search caches of this automaton's regexes, for one thread to own.
+    pub(crate) fn caches(&self) -> Caches {
+        Caches {
+            all: self.all.create_cache(),
+            any: self.any.create_cache(),
+            each: self.each.iter().map(Regex::create_cache).collect(),
+        }
+    }
+
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
+        // The regexes' own cache pools: fine for occasional callers (`esr check`, pseudonym
+        // self-checks); the scrubber's hot path brings its own caches.
+        thread_local! {
+            static CACHES: std::cell::RefCell<Option<Caches>> = const { std::cell::RefCell::new(None) };
+        }
+        CACHES.with(|c| {
+            let mut c = c.borrow_mut();
+            let caches = c.get_or_insert_with(|| self.caches());
+            self.scan_with(caches, text, hits);
+        });
+    }
+
+    /// [`Automaton::scan`] with caches the caller owns: no shared pool is touched, so
+    /// scrubbing threads never contend.
+    pub(crate) fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
         let mut at = 0;
         while at < text.len() {
-            let Some(m) = self.all.search(&Input::new(text).range(at..)) else {
+            let Some(m) = self
+                .all
+                .search_with(&mut caches.all, &Input::new(text).range(at..))
+            else {
                 break;
             };
             let start = m.start();
             let first = m.pattern().as_usize();
             let mut found = (self.rules[first].validate)(text, m.range()).map(|span| (first, span));
             if found.is_none() {
-                found = self.try_others(text, start, first);
+                found = self.try_others(caches, text, start, first);
             }
             match found {
                 Some((rule, span)) => {
@@ -120,6 +154,7 @@ impl Automaton {
 
     fn try_others(
         &self,
+        caches: &mut Caches,
         text: &str,
         start: usize,
         skip: usize,
@@ -128,13 +163,14 @@ impl Automaton {
         // Most failed candidates (a timestamp, an order number) start no other rule: one
         // anchored pass over all the patterns rules them out instead of one search per rule.
         let mut set = PatternSet::new(self.each.len());
-        self.any.which_overlapping_matches(&at, &mut set);
+        self.any
+            .which_overlapping_matches_with(&mut caches.any, &at, &mut set);
         set.iter().find_map(|pid| {
             let i = pid.as_usize();
             if i == skip {
                 return None;
             }
-            let m = self.each[i].search(&at)?;
+            let m = self.each[i].search_with(&mut caches.each[i], &at)?;
             (self.rules[i].validate)(text, m.range()).map(|span| (i, span))
         })
     }

@@ -87,6 +87,16 @@ impl Pseudonymizer {
         }
     }
 
+    /// A pseudonymizer under the same key with empty caches, for another thread: the
+    /// pseudonyms are the same (a keyed HMAC does not depend on who computes it).
+    pub(crate) fn fork(&self) -> Pseudonymizer {
+        Pseudonymizer {
+            mac: self.mac.clone(),
+            key_id: self.key_id.clone(),
+            cache: (0..=SLOTS).map(|_| Cache::default()).collect(),
+        }
+    }
+
     /// The id of the key in use.
     pub fn key_id(&self) -> &str {
         &self.key_id

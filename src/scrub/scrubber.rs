@@ -25,7 +25,50 @@ struct Plan {
     set: DetectorSet,
 }
 
-/// Scrubs records by a policy under a key. Create one per output trace.
+/// What a scrubber counted: summed over its workers into one report.
+#[derive(Debug, Default)]
+struct Tally {
+    rows: u64,
+    /// Per column slot.
+    counts: Vec<Counts>,
+    /// Per column slot: values replaced whole (hash or mask).
+    hashed: Vec<u64>,
+    per_header: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new(columns: usize) -> Tally {
+        Tally {
+            rows: 0,
+            counts: vec![[0; Detector::ALL.len()]; columns],
+            hashed: vec![0; columns],
+            per_header: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, other: &Tally) {
+        self.rows += other.rows;
+        if self.counts.len() < other.counts.len() {
+            self.counts
+                .resize(other.counts.len(), [0; Detector::ALL.len()]);
+            self.hashed.resize(other.hashed.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        for (a, b) in self.hashed.iter_mut().zip(&other.hashed) {
+            *a += b;
+        }
+        for (h, n) in &other.per_header {
+            *self.per_header.entry(h.clone()).or_default() += n;
+        }
+    }
+}
+
+/// Scrubs records by a policy under a key. Create one per output trace; for more threads,
+/// take [`RecordTransform::worker`]s from it after `begin`.
 pub struct Scrubber {
     policy: Policy,
     digest: String,
@@ -35,10 +78,11 @@ pub struct Scrubber {
     plans: Vec<Plan>,
     keep_extra: Vec<bool>,
     header_names: Option<Regex>,
-    counts: Vec<Counts>,
-    hashed: Vec<u64>,
-    per_header: BTreeMap<String, u64>,
-    rows: u64,
+    tally: Tally,
+    /// Where workers leave their tallies when they are dropped; the report adds them in.
+    merged: Arc<Mutex<Tally>>,
+    /// True for a worker: its tally goes into `merged` when it is dropped.
+    is_worker: bool,
     published: Arc<Mutex<Option<ScrubReport>>>,
 }
 
@@ -66,10 +110,9 @@ impl Scrubber {
             plans: Vec::new(),
             keep_extra: Vec::new(),
             header_names: None,
-            counts: Vec::new(),
-            hashed: Vec::new(),
-            per_header: BTreeMap::new(),
-            rows: 0,
+            tally: Tally::default(),
+            merged: Arc::default(),
+            is_worker: false,
             published: Arc::default(),
         }
     }
@@ -81,10 +124,15 @@ impl Scrubber {
         self.published.clone()
     }
 
-    /// The report so far.
+    /// The report so far (this scrubber's rows and those of its dropped workers).
     pub fn report(&self) -> ScrubReport {
+        let mut t = Tally::new(self.names.len());
+        t.add(&self.tally);
+        if let Ok(m) = self.merged.lock() {
+            t.add(&m);
+        }
         let mut r = ScrubReport {
-            rows: self.rows,
+            rows: t.rows,
             key_id: self.rw.ps.key_id().to_string(),
             ephemeral_key: self.ephemeral,
             policy_digest: self.digest.clone(),
@@ -99,7 +147,7 @@ impl Scrubber {
                 r.dropped_columns.push(name.clone());
             }
             for d in Detector::ALL {
-                let n = self.counts[i][d as usize];
+                let n = t.counts[i][d as usize];
                 if n > 0 {
                     r.detected
                         .entry(name.clone())
@@ -108,11 +156,11 @@ impl Scrubber {
                     *r.detected_total.entry(d.name().to_string()).or_default() += n;
                 }
             }
-            if self.hashed[i] > 0 {
-                r.hashed.insert(name.clone(), self.hashed[i]);
+            if t.hashed[i] > 0 {
+                r.hashed.insert(name.clone(), t.hashed[i]);
             }
         }
-        r.headers = self.per_header.clone();
+        r.headers = t.per_header;
         r
     }
 
@@ -215,8 +263,7 @@ impl RecordTransform for Scrubber {
             .iter()
             .map(|p| p.action != Action::Drop)
             .collect();
-        self.counts = vec![[0; Detector::ALL.len()]; self.names.len()];
-        self.hashed = vec![0; self.names.len()];
+        self.tally = Tally::new(self.names.len());
         // Finds the `"name"` keys of headers with a rule of their own, so header objects are
         // rewritten in place rather than parsed.
         let ruled: Vec<String> = self
@@ -239,9 +286,10 @@ impl RecordTransform for Scrubber {
     }
 
     fn apply(&mut self, r: &mut TraceRecord) {
-        self.rows += 1;
+        self.tally.rows += 1;
         let rw = &mut self.rw;
-        let (plans, counts, hashed) = (&self.plans, &mut self.counts, &mut self.hashed);
+        let t = &mut self.tally;
+        let (plans, counts, hashed) = (&self.plans, &mut t.counts, &mut t.hashed);
         // path: detection decodes percent-encoding.
         let p = plans[0];
         match p.action {
@@ -272,7 +320,7 @@ impl RecordTransform for Scrubber {
                         self.header_names.as_ref(),
                         p.set,
                         &mut counts[2],
-                        &mut self.per_header,
+                        &mut t.per_header,
                     )
                 {
                     r.headers = Some(n);
@@ -315,6 +363,23 @@ impl RecordTransform for Scrubber {
         }
     }
 
+    fn worker(&self) -> Option<Box<dyn RecordTransform>> {
+        Some(Box::new(Scrubber {
+            policy: self.policy.clone(),
+            digest: self.digest.clone(),
+            ephemeral: self.ephemeral,
+            rw: self.rw.fork(),
+            names: self.names.clone(),
+            plans: self.plans.clone(),
+            keep_extra: self.keep_extra.clone(),
+            header_names: self.header_names.clone(),
+            tally: Tally::new(self.names.len()),
+            merged: self.merged.clone(),
+            is_worker: true,
+            published: self.published.clone(),
+        }))
+    }
+
     fn meta(&self) -> TraceMeta {
         let report = self.report();
         if let Ok(mut slot) = self.published.lock() {
@@ -330,6 +395,16 @@ impl RecordTransform for Scrubber {
                 .insert("esr.scrub.ephemeral_key".into(), "true".into());
         }
         meta
+    }
+}
+
+impl Drop for Scrubber {
+    fn drop(&mut self) {
+        if self.is_worker
+            && let Ok(mut m) = self.merged.lock()
+        {
+            m.add(&self.tally);
+        }
     }
 }
 

@@ -17,6 +17,14 @@ pub trait RecordTransform: Send {
 
     /// Metadata to record in the output trace (policy digest, key id), after the last record.
     fn meta(&self) -> TraceMeta;
+
+    /// Another instance doing the same rewrite, for another thread, when the per-record work
+    /// is worth spreading (the scrubber). Called after `begin`. A worker's `apply` must give
+    /// what this instance's would, and what it counts must reach this instance's `meta` once
+    /// the worker is dropped. `None` (the default): every record goes through this instance.
+    fn worker(&self) -> Option<Box<dyn RecordTransform>> {
+        None
+    }
 }
 
 /// The identity transform, used by `--no-scrub`: the output is not anonymized.
