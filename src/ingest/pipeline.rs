@@ -315,7 +315,7 @@ const BATCH_ROWS: usize = 2048;
 /// Batches in flight per channel: bounds the memory the stages hold between them.
 const CHANNEL_BATCHES: usize = 8;
 /// Batches in flight into and out of each transform lane (when there are several).
-const LANE_BATCHES: usize = 2;
+const LANE_BATCHES: usize = 1;
 
 /// What flows between the pipeline's stages.
 enum Msg {

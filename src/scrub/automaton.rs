@@ -6,6 +6,7 @@
 //! be a phone number), and failing that the scan moves on by one character. Candidates are rare
 //! in ordinary text, so the common case is one DFA pass and no allocation.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use regex_automata::meta::{Cache, Regex};
@@ -42,7 +43,7 @@ pub(crate) struct Automaton {
 }
 
 /// The lazy-DFA caches of one thread's searches with the [`Automaton`].
-pub(crate) struct Caches {
+struct Caches {
     all: Cache,
     any: Cache,
     each: Vec<Cache>,
@@ -84,8 +85,7 @@ impl Automaton {
         }
     }
 
-    /// Search caches of this automaton's regexes, for one thread to own.
-    pub(crate) fn caches(&self) -> Caches {
+    fn caches(&self) -> Caches {
         Caches {
             all: self.all.create_cache(),
             any: self.any.create_cache(),
@@ -96,10 +96,11 @@ impl Automaton {
 
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
-        // The regexes' own cache pools: fine for occasional callers (`esr check`, pseudonym
-        // self-checks); the scrubber's hot path brings its own caches.
+        // One set of search caches per thread, taken without a lock (the regexes' own pools
+        // lock for every thread but the first): scrubbing lanes never contend, and the
+        // scrubber and its pseudonym self-checks share one set instead of holding two.
         thread_local! {
-            static CACHES: std::cell::RefCell<Option<Caches>> = const { std::cell::RefCell::new(None) };
+            static CACHES: RefCell<Option<Caches>> = const { RefCell::new(None) };
         }
         CACHES.with(|c| {
             let mut c = c.borrow_mut();
@@ -108,9 +109,7 @@ impl Automaton {
         });
     }
 
-    /// [`Automaton::scan`] with caches the caller owns: no shared pool is touched, so
-    /// scrubbing threads never contend.
-    pub(crate) fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
+    fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
         if !may_hold_candidate(&self.words, &mut caches.words, text) {
             return;
         }

@@ -6,8 +6,9 @@
 //! something rare to match at all, and one pass over the bytes looks for exactly that:
 //!
 //! - email: an `@`; E.164 phone: `+` and a digit 1–9; JWT: `eyJ`;
-//! - card (12+ digits), SSN (9), NANP phone (10): at least 9 digits in one run whose digits
-//!   are at most two characters of ` .-()` apart; IPv4: three `.` gaps in such a run;
+//! - card (12+ digits), NANP phone (10): at least 10 digits in one run whose digits are at
+//!   most two characters of ` .-()` apart; SSN: 9 digits and two ` `/`-` gaps in such a run;
+//!   IPv4: three `.` gaps in such a run;
 //! - IPv6: two `:` with at most four hex digits between them;
 //! - IBAN: two letters, two digits, then 11 letters or digits (single spaces allowed);
 //! - credential and secret: one of the words their patterns start with (`bearer`, `basic`,
@@ -51,8 +52,10 @@ pub(crate) fn may_hold_candidate(words: &Words, cache: &mut Cache, text: &str) -
 
 /// The conditions on characters and digits (all but the words).
 fn structural(b: &[u8]) -> bool {
-    // The current digit run: its digits, its `.` gaps, the gap since its last digit.
-    let (mut digits, mut dots, mut gap, mut gap_dot) = (0u32, 0u32, 0usize, false);
+    // The current digit run: its digits, its `.` gaps, its ` `/`-` gaps, the gap since its
+    // last digit and what that gap holds.
+    let (mut digits, mut dots, mut seps, mut gap) = (0u32, 0u32, 0u32, 0usize);
+    let (mut gap_dot, mut gap_sep) = (false, false);
     let mut in_run = false;
     // Hex digits since the last `:`, while nothing else came between.
     let mut hex_since_colon: Option<usize> = None;
@@ -80,13 +83,14 @@ fn structural(b: &[u8]) -> bool {
             b'0'..=b'9' => {
                 if in_run {
                     dots += u32::from(gap_dot);
+                    seps += u32::from(gap_sep);
                     digits += 1;
                 } else {
-                    (digits, dots) = (1, 0);
+                    (digits, dots, seps) = (1, 0, 0);
                     in_run = true;
                 }
-                (gap, gap_dot) = (0, false);
-                if digits >= 9 || dots >= 3 {
+                (gap, gap_dot, gap_sep) = (0, false, false);
+                if digits >= 10 || (digits >= 9 && seps >= 2) || dots >= 3 {
                     return true;
                 }
                 if i >= 3
@@ -101,6 +105,7 @@ fn structural(b: &[u8]) -> bool {
             b' ' | b'.' | b'-' | b'(' | b')' if in_run => {
                 gap += 1;
                 gap_dot |= c == b'.';
+                gap_sep |= c == b' ' || c == b'-';
                 in_run = gap <= 2;
             }
             _ => in_run = false,
@@ -148,6 +153,7 @@ mod tests {
             "/fetch_premium?zone=AE&page=2",
             "2026-11-20",
             "at 12:3 or 7.5.1",
+            "id 764657633 or 123-456789",
             "",
         ] {
             assert!(!may(v), "`{v}` should be ruled out");
@@ -156,7 +162,8 @@ mod tests {
             "a@b.co",
             "+44 20",
             "eyJhbGc",
-            "4111 1111 1",
+            "4111 1111 11",
+            "123 45 6789",
             "1.2.3.4",
             "fe80::1",
             "GB82WEST12345698765432",
@@ -184,10 +191,11 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        let pieces: [&str; 40] = [
+        let pieces: &[&str] = &[
             "0", "1", "2", "5", "9", "12", "345", ".", " ", "-", "(", ")", ":", "::", "+", "@",
             "a", "F", "e", "y", "J", "eyJ", "x", "Q", "GB", "de", "_", "=", "\"", "/", "é", "PASS",
-            "word", "Tok", "en", "ke", "y", "Bear", "er ", "cArD",
+            "word", "Tok", "en", "ke", "y", "Bear", "er ", "cArD", "6789", "555", "(415) ", "4111",
+            "ab:",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -200,7 +208,7 @@ mod tests {
         let w = Words::new();
         let mut cache = w.create_cache();
         for _ in 0..20_000 {
-            let len = 1 + next() % 24;
+            let len = 1 + next() % 32;
             let text: String = (0..len)
                 .map(|_| pieces[(next() % pieces.len() as u64) as usize])
                 .collect();

@@ -20,8 +20,6 @@ pub(crate) struct Rewriter {
     pub ps: Pseudonymizer,
     allow: HashSet<String>,
     hits: Vec<Hit>,
-    /// This rewriter's own automaton caches: each scrubbing thread searches without a lock.
-    caches: automaton::Caches,
 }
 
 impl Rewriter {
@@ -30,11 +28,10 @@ impl Rewriter {
             ps,
             allow,
             hits: Vec::new(),
-            caches: automaton::shared().caches(),
         }
     }
 
-    /// A rewriter for another thread: the same key and allow-list, caches of its own.
+    /// A rewriter for another thread: the same key and allow-list, pseudonym caches of its own.
     pub fn fork(&self) -> Rewriter {
         Rewriter::new(self.ps.fork(), self.allow.clone())
     }
@@ -94,7 +91,7 @@ impl Rewriter {
     ) -> Option<String> {
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        automaton::shared().scan_with(&mut self.caches, scanned, &mut hits);
+        automaton::shared().scan(scanned, &mut hits);
         let mut out: Option<String> = None;
         let mut last = 0;
         for h in &hits {
