@@ -52,6 +52,11 @@ pub(crate) fn may_hold_candidate(words: &Words, cache: &mut Cache, text: &str) -
 
 /// The conditions on characters and digits (all but the words).
 fn structural(b: &[u8]) -> bool {
+    // Values with an email (bodies, email columns) are the ones scanned anyway: a memchr
+    // lets them skip the byte loop.
+    if b.contains(&b'@') {
+        return true;
+    }
     // The current digit run: its digits, its `.` gaps, its ` `/`-` gaps, the gap since its
     // last digit and what that gap holds.
     let (mut digits, mut dots, mut seps, mut gap) = (0u32, 0u32, 0u32, 0usize);
@@ -61,7 +66,6 @@ fn structural(b: &[u8]) -> bool {
     let mut hex_since_colon: Option<usize> = None;
     for (i, &c) in b.iter().enumerate() {
         match c {
-            b'@' => return true,
             b'+' if matches!(b.get(i + 1), Some(b'1'..=b'9')) => return true,
             b'J' if i >= 2 && &b[i - 2..i] == b"ey" => return true,
             b':' => {
