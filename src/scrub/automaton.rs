@@ -13,7 +13,6 @@ use regex_automata::meta::{Cache, Regex};
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use super::detect::{Hit, Rule, rules};
-use super::prefilter::{Words, may_hold_candidate};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries, and the DFA stays small enough to stay lazy-DFA fast
@@ -38,8 +37,6 @@ pub(crate) struct Automaton {
     any: Regex,
     each: Vec<Regex>,
     rules: Vec<Rule>,
-    /// Rules out, cheaply, values in which no pattern can match.
-    words: Words,
 }
 
 /// The lazy-DFA caches of one thread's searches with the [`Automaton`].
@@ -47,7 +44,6 @@ struct Caches {
     all: Cache,
     any: Cache,
     each: Vec<Cache>,
-    words: Cache,
 }
 
 /// The process-wide automaton, built on first use.
@@ -81,7 +77,6 @@ impl Automaton {
             any,
             each,
             rules,
-            words: Words::new(),
         }
     }
 
@@ -90,7 +85,6 @@ impl Automaton {
             all: self.all.create_cache(),
             any: self.any.create_cache(),
             each: self.each.iter().map(Regex::create_cache).collect(),
-            words: self.words.create_cache(),
         }
     }
 
@@ -110,9 +104,6 @@ impl Automaton {
     }
 
     fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
-        if !may_hold_candidate(&self.words, &mut caches.words, text) {
-            return;
-        }
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self

@@ -10,7 +10,6 @@
 mod automaton;
 pub mod detect;
 pub mod key;
-mod prefilter;
 pub mod pseudonym;
 
 pub use detect::{
