@@ -8,10 +8,20 @@ use esr::ingest::{IngestOptions, OnError, ingest};
 use esr::scrub::{Policy, ScrubKey, ScrubReport, Scrubber};
 use esr::trace::{TraceReader, TraceRecord};
 
-use crate::util::root;
+use crate::util::{esr, root};
 
 fn key() -> ScrubKey {
     ScrubKey::from_bytes(b"lanes test key, not secret 0123456789", "lanes").unwrap()
+}
+
+/// Every row of the trace at `path`.
+fn rows_of(path: &Path) -> Vec<TraceRecord> {
+    TraceReader::open(path)
+        .unwrap()
+        .records()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// Ingests `inputs` scrubbed on `lanes` transform threads; the rows and the report.
@@ -24,12 +34,7 @@ fn scrubbed(inputs: &[PathBuf], lanes: usize, out: &Path) -> (Vec<TraceRecord>, 
         ..Default::default()
     };
     let r = ingest(inputs, out, &opts, Box::new(s)).unwrap();
-    let rows: Vec<TraceRecord> = TraceReader::open(out)
-        .unwrap()
-        .records()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows = rows_of(out);
     assert_eq!(rows.len() as u64, r.rows_out);
     let rep = report.lock().unwrap().clone().expect("report published");
     (rows, rep)
@@ -60,4 +65,34 @@ fn several_lanes_give_the_one_lane_trace_and_report() {
         assert_eq!(one.detected_total[detector], 4 * n, "{detector}");
     }
     assert!(one_rows.len() > single.len() * 4);
+}
+
+#[test]
+fn scrub_threads_on_the_command_line_change_nothing_in_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = root().join("traces/flood_rerate.csv");
+    let mut outs = Vec::new();
+    for n in ["1", "3"] {
+        let out = dir.path().join(format!("t{n}.parquet"));
+        let o = esr()
+            .env(
+                "ESR_SCRUB_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
+            .args([
+                "ingest",
+                sample.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .args(["--scrub-threads", n])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows = rows_of(&out);
+        let report = std::fs::read_to_string(out.with_extension("parquet.scrub.json")).unwrap();
+        outs.push((rows, report));
+    }
+    assert_eq!(outs[0].0.len(), 1515);
+    assert!(outs[0] == outs[1], "--scrub-threads changed the output");
 }

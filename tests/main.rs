@@ -6,7 +6,8 @@
 //!   reproducible bootstrap, different traces) and `esr compare` (field diff, noise, PII).
 //! - `drills`: failure drills: the target dies, the target hangs, the disk fills, SIGTERM.
 //! - `golden`: ingest and scrub output digests, recorded before the speed work, still match.
-//! - `lanes`: scrubbing on several transform threads gives the one-thread trace and report.
+//! - `lanes`: scrubbing on several transform threads (library and `--scrub-threads`) gives the
+//!   one-thread trace and report.
 //! - `ingest`: every input format, error paths, merge, spill sort, quarantine, inspect, demo.
 //! - `serve`: `esr serve` routes and errors through `Router::oneshot`, background runs (queue,
 //!   cancel, archive/restore), the bearer token, a real socket, `esr runs`, the seed walkthrough.
