@@ -9,14 +9,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::replay::write_trace;
-use crate::util::{esr, text};
+use crate::util::{AppServer, esr, text};
 
 /// A server whose answer depends only on the path `/r/{i}`: status 404 for every 4th i, 500
 /// for i % 10 == 3, else 200; a delay of (i % 5) * 8 ms. So counts and percentiles do not
 /// depend on the order the requests arrive in.
 struct PathServer {
     url: String,
-    _rt: tokio::runtime::Runtime,
+    _server: AppServer,
 }
 
 fn answer(i: u64) -> (u16, Duration) {
@@ -32,15 +32,6 @@ fn answer(i: u64) -> (u16, Duration) {
 
 impl PathServer {
     fn start() -> PathServer {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
             let i = uri
                 .path()
@@ -53,8 +44,11 @@ impl PathServer {
             tokio::time::sleep(delay).await;
             (axum::http::StatusCode::from_u16(status).unwrap(), "ok")
         });
-        rt.spawn(async move { axum::serve(listener, app).await });
-        PathServer { url, _rt: rt }
+        let server = AppServer::start(2, app);
+        PathServer {
+            url: server.url(),
+            _server: server,
+        }
     }
 }
 

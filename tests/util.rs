@@ -41,3 +41,34 @@ pub fn timing_lock() -> &'static tokio::sync::Mutex<()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
 }
+
+/// An axum app served on `127.0.0.1:0` from a runtime of its own (so sync tests can run it
+/// beside the `esr` process they start); stops when dropped.
+#[allow(dead_code)]
+pub struct AppServer {
+    pub addr: std::net::SocketAddr,
+    _rt: tokio::runtime::Runtime,
+}
+
+#[allow(dead_code)]
+impl AppServer {
+    /// Serves `app` with `workers` runtime threads.
+    pub fn start(workers: usize, app: axum::Router) -> AppServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await });
+        AppServer { addr, _rt: rt }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
