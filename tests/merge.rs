@@ -260,3 +260,23 @@ fn shards_of_different_traces_or_of_different_n_are_refused() {
     );
     assert!(!dir.path().join("m").exists());
 }
+
+#[test]
+fn a_failed_shard_is_refused_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PathServer::start();
+    let trace = write_trace(dir.path(), 20, 1_000);
+    finished(replay(dir.path(), &trace, &server.url, &["--shard", "1/2"]));
+    finished(replay(dir.path(), &trace, &server.url, &["--shard", "2/2"]));
+    // The engine's own marker, as it leaves a run that failed after its metrics were
+    // complete (the scorecard could not be written): metrics stay, the scorecard goes.
+    let failed = dir.path().join("data/runs/RUN-0002");
+    esr::replay::run::mark_failed(&failed, "cannot write `scorecard.json`: No space left");
+    assert!(failed.join("metrics.parquet").is_file());
+    let out = merge(dir.path(), &["RUN-0001", "RUN-0002"], "m", &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RUN-0002` is a failed run ("), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
+    assert!(!dir.path().join("m").exists());
+}
