@@ -72,3 +72,20 @@ impl AppServer {
         format!("http://{}", self.addr)
     }
 }
+
+/// The base URL a started server announces on its first stdout line (`esr serve`: `listening
+/// on http://127.0.0.1:PORT/`; `esr stub` likewise), without a trailing `/`. Takes the child's
+/// piped stdout.
+#[allow(dead_code)]
+pub fn announced_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in the first line: {line:?}"))
+        .trim_end_matches('/')
+        .to_string()
+}

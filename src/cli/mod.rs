@@ -127,3 +127,14 @@ fn init_logging() {
         .with_target(false)
         .try_init();
 }
+
+/// The multi-threaded runtime the async commands run on; worker threads are named `name`
+/// (`esr-replay`), or tokio's default when `None`.
+fn runtime(name: Option<&str>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if let Some(n) = name {
+        b.thread_name(n);
+    }
+    anyhow::Context::context(b.build(), "cannot start the async runtime")
+}
