@@ -402,6 +402,8 @@ fn fields_of(e: &Value, key: &str) -> Vec<String> {
 
 #[test]
 fn identical_versions_compare_identical_with_the_random_field_as_noise() {
+    // Its "identical" verdicts include the latency verdict: no heavy test may run beside it.
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let trace = write_trace(dir.path(), "t.parquet", 60, "a");
     let (b, c, b2) = (
@@ -444,6 +446,8 @@ fn identical_versions_compare_identical_with_the_random_field_as_noise() {
 
 #[test]
 fn a_changed_premium_is_a_real_difference_by_path_and_the_random_field_is_noise() {
+    // Its "identical" verdicts include the latency verdict: no heavy test may run beside it.
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let trace = write_trace(dir.path(), "t.parquet", 60, "a");
     let cand = Version {

@@ -47,6 +47,8 @@ async fn get(st: &AppState, uri: &str) -> (StatusCode, Value) {
 #[cfg(unix)]
 #[test]
 fn a_failed_run_is_reported_failed_by_every_reader_and_cli_runs_are_listed() {
+    // Two replays at 4,000 requests a second: heavy, so not beside a latency-judging test.
+    let _quiet = crate::util::timing_lock().blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let trace = write_trace(dir.path(), 4_000, 1_000);
