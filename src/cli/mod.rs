@@ -69,7 +69,7 @@ enum Command {
     Scenario(scenario::Args),
     /// Serve the HTTP API and the console.
     Serve(serve::Args),
-    /// List, show, archive or restore stored runs.
+    /// List, show, archive or restore runs: the store's and those `esr replay --data` wrote.
     Runs(runs::Args),
     /// Merge shard runs into one run.
     Merge(merge::Args),

@@ -9,7 +9,9 @@ use esr::store::{RunRow, Store};
 
 use super::Exit;
 
-/// List, show, archive or restore the runs in a data folder's store.
+/// List, show, archive or restore the runs in a data folder: the store's (made through `esr
+/// serve`, origin `api`) and those `esr replay --data` wrote there (origin `cli`, read from
+/// their folders; listed and shown even where no store exists, never archived).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The data folder (the run store and the runs).
@@ -21,7 +23,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Cmd {
-    /// One line per run: id, state, scenario, created, requests, p95, verdict.
+    /// One line per run: id, state, scenario, created, requests, p95, verdict, archived,
+    /// origin.
     List {
         /// JSON (the API's run objects) instead of a table.
         #[arg(long)]
