@@ -2,7 +2,9 @@
 //! timings, scenario, run folder, archived flag) and scorecard summaries. Metrics stay in the
 //! run folders beside it (`DATA/runs/RUN-NNNN`); old folders are packed into `DATA/archive/`.
 //!
-//! Gives [`Store`] to `esr serve` and `esr runs`. It must never hold a run's metrics or any
+//! Gives [`Store`] to `esr serve` and `esr runs`; its run lists also carry the run folders
+//! `esr replay --data` wrote into the same data folder (origin `cli`, read from the folders by
+//! `folders`, never written to SQLite). It must never hold a run's metrics or any
 //! request data, and never hand out an id twice: scenario ids come from an AUTOINCREMENT
 //! column, run ids from [`crate::replay::run::allocate`] (the same folders `esr replay` uses).
 
