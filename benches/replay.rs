@@ -108,7 +108,8 @@ pub fn dispatch(c: &mut Criterion) {
                     config: DispatchConfig {
                         concurrency: 1024,
                         max_rps: None,
-                        precise: Duration::ZERO,
+                        precise: false,
+                        window: Duration::ZERO,
                         drain: Duration::from_secs(1),
                     },
                     start: tokio::time::Instant::now(),

@@ -18,6 +18,7 @@ mod progress;
 pub mod run;
 mod schedule;
 mod stubinfo;
+mod timer;
 mod wire;
 
 pub use client::{HttpClient, Reply, Resolved, Targets, Transport};
