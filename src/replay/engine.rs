@@ -16,6 +16,7 @@ use super::client::Targets;
 use super::dispatcher::{DispatchConfig, DispatchReport, Dispatcher};
 use super::feed::{feed, scan};
 use super::guard::SandboxGuard;
+use super::lanes::{lanes_for, run_lanes};
 use super::run::{self, RunFolder, RunManifest, TimingInfo, TraceInfo};
 use super::schedule::{Schedule, ScheduleOptions, Timing};
 use super::wire::WireClient;
@@ -288,7 +289,10 @@ pub async fn replay(
             spawner: Handle::current(),
             on_sent: Arc::new(move || sent_live.on_sent()),
         };
-        let report = run_on_own_thread(dispatcher, jrx, otx, halt_rx).await?;
+        let rate = intended.unwrap_or(schedule.span().rows) as f64
+            / schedule.intended_duration_s().max(1e-3);
+        let lanes = lanes_for(rate, opts.max_rps.is_some());
+        let report = run_lanes(dispatcher, lanes, jrx, otx, halt_rx).await?;
         drop(halt);
 
         let fed = feeder
@@ -412,34 +416,6 @@ fn halt_on(mut stop: watch::Receiver<bool>) -> (watch::Sender<bool>, watch::Rece
         }
     });
     (tx, rx)
-}
-
-/// Runs the dispatch loop on a thread of its own, with a current-thread runtime that also
-/// runs its connection workers (`Dispatcher::spawner` is replaced by that runtime's handle).
-/// Handing a due request to a worker, the worker's send and its answer then all happen on
-/// one thread that sleeps in one `epoll_wait` (timer and sockets): no cross-thread wake-up,
-/// no work-stealing, no lock contention per request. On a 2-core machine the thread pool's
-/// wake-ups cost more CPU than the requests themselves.
-pub async fn run_on_own_thread<T: super::Transport>(
-    mut d: Dispatcher<T>,
-    jobs: mpsc::Receiver<Vec<super::Job<T::Request>>>,
-    outcomes: mpsc::Sender<Vec<Outcome>>,
-    stop: watch::Receiver<bool>,
-) -> Result<DispatchReport, ReplayError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ReplayError::Io(format!("cannot start the dispatch runtime: {e}")))?;
-    d.spawner = rt.handle().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("esr-dispatch".into())
-        .spawn(move || {
-            let _ = tx.send(rt.block_on(d.run(jobs, outcomes, stop)));
-        })
-        .map_err(|e| ReplayError::Io(format!("cannot start the dispatch thread: {e}")))?;
-    rx.await
-        .map_err(|_| ReplayError::Io("the dispatch thread panicked".into()))
 }
 
 /// Serves `GET /metrics` (the tap's live Prometheus text) until the run is done.
