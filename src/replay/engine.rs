@@ -116,6 +116,8 @@ const TAP_NAP: Duration = Duration::from_millis(5);
 /// wake-up per request cost twice oha's CPU; one per ms costs less than oha's, and a request
 /// leaves at most 1 ms after its due time (plus the OS's wake-up delay).
 const WAKE_WINDOW: Duration = Duration::from_millis(1);
+/// How far ahead of set-up's end the run clock starts (without `--start-at`).
+const START_LEAD: Duration = Duration::from_millis(50);
 /// Longest wait for the feed's first batch before the run clock starts anyway.
 const FEED_READY: Duration = Duration::from_secs(10);
 
@@ -223,14 +225,19 @@ pub async fn replay(
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let now_us = run::unix_now_us();
-        let start_unix_us = opts.start_at_us.unwrap_or(now_us);
+        // Without --start-at the clock starts a moment from now, once the dispatch threads
+        // are up: on a busy machine a new thread can wait tens of ms for its first turn on a
+        // core, and every request due meanwhile would leave late.
+        let start_unix_us = opts
+            .start_at_us
+            .unwrap_or(now_us + START_LEAD.as_micros() as i64);
         let lead = start_unix_us - now_us;
         if lead < -1_000_000 {
             tracing::warn!(
                 "--start-at is {:.1} s in the past: requests due before now start late",
                 -lead as f64 / 1e6
             );
-        } else if lead > 0 {
+        } else if lead > 0 && opts.start_at_us.is_some() {
             tracing::info!("waiting {:.1} s for --start-at", lead as f64 / 1e6);
         }
         let start = if lead >= 0 {
