@@ -137,6 +137,9 @@ fn backlog_cap(concurrency: usize) -> usize {
     concurrency.max(256)
 }
 
+/// Jobs the loop hands out back to back before it lets the workers run.
+const YIELD_EVERY: usize = 16;
+
 /// Outcomes a worker collects before handing them to the tap in one message.
 const OUTCOME_BATCH: usize = 64;
 
@@ -182,6 +185,7 @@ impl<T: Transport> Dispatcher<T> {
         });
         let mut timer = self.config.precise.then(PreciseTimer::new);
         let mut last_wake: Option<Instant> = None;
+        let mut burst = 0usize;
         let (hard_tx, hard_rx) = watch::channel(false);
         let mut workers = JoinSet::new();
         let mut report = DispatchReport::default();
@@ -213,6 +217,7 @@ impl<T: Transport> Dispatcher<T> {
                     break;
                 }
                 last_wake = Some(Instant::now());
+                burst = 0;
             }
             let mut throttled = false;
             if let Some(g) = &governor
@@ -272,6 +277,15 @@ impl<T: Transport> Dispatcher<T> {
                         _ = pool.room.notified() => {}
                     }
                 }
+            }
+            // Behind schedule (after a stall) every job is already due and the loop never
+            // waits. The workers may share its thread: let them send what they were handed
+            // and take the next jobs themselves, rather than the loop handing out hundreds
+            // and starting a worker (a connection) for each.
+            burst += 1;
+            if burst >= YIELD_EVERY {
+                burst = 0;
+                tokio::task::yield_now().await;
             }
         }
         drop(jobs);
