@@ -208,6 +208,32 @@ fn every_request_arrives_with_its_method_path_and_body() {
     assert_eq!(card["interrupted"], false);
 }
 
+#[test]
+fn a_rate_beyond_one_lane_still_sends_every_request_exactly_once() {
+    // 3,000 requests at 60,000 req/s: one dispatch lane per core splits the schedule; the
+    // server must see each request once and the run must count each once.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(dir.path(), 3_000, 100);
+    let server = Server::start(ok);
+    let out = replay(
+        dir.path(),
+        &trace,
+        &server.url(),
+        &["--rate", "60000", "--concurrency", "64"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let mut paths: Vec<String> = server.seen().into_iter().map(|s| s.path).collect();
+    paths.sort();
+    let mut want: Vec<String> = (0..3_000).map(|i| format!("/r/{i}?q={i}")).collect();
+    want.sort();
+    assert_eq!(paths, want);
+    assert_valid_run(dir.path(), "RUN-0001", 3_000);
+    let card = scorecard(dir.path(), "RUN-0001");
+    assert_eq!(card["requests"], 3_000);
+    assert_eq!(card["completed"], 3_000);
+}
+
 fn every_tenth_fails(n: usize) -> (u16, Duration) {
     (if n % 10 == 9 { 500 } else { 200 }, Duration::ZERO)
 }

@@ -316,7 +316,8 @@ pub async fn compare(
         config: DispatchConfig {
             concurrency: opts.concurrency,
             max_rps: opts.max_rps,
-            precise: Duration::from_millis(2),
+            precise: true,
+            window: Duration::from_millis(1),
             drain: opts.drain,
         },
         start,
