@@ -3,9 +3,10 @@
 //!
 //! The input has the shape of the shipped sample (headers with a bearer token, JSON bodies,
 //! out of order within the second). Sizes are modest so a run finishes quickly; the README's
-//! figures ("Ingest" -> "Performance") come from release runs of `esr ingest` on a 1M-row
-//! generated log: 3.5 CPU-s per million rows from CSV, 2.6 from Parquet, 13.1 from CSV with
-//! scrubbing (commit f6e0c87; 21.0 before it).
+//! figures ("Ingest" -> "Performance") come from release runs of `esr ingest` on a 5M-row
+//! generated log: 2.9 CPU-s per million rows from CSV and 2.2 from Parquet without scrubbing
+//! (commit 707c5cc; 3.2 and 2.6 before it); 13.1 from CSV with scrubbing on a 1M-row log
+//! (commit f6e0c87).
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The replay engine's own costs: planning the schedule, the dispatch loop (with a transport
-//! that answers at once, so only the loop, the task per request and the outcome channel
-//! count), and the tap's cost per recorded request.
+//! that answers at once, so only the loop, its workers and the outcome channel count; alone
+//! and in the replay's lanes), and the tap's cost per recorded request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput};
 use esr::outcome::Outcome;
 use esr::replay::{
     DispatchConfig, Dispatcher, Job, Reply, RowKey, Schedule, ScheduleOptions, Shard, Timing,
-    TraceSpan, Transport,
+    TraceSpan, Transport, run_lanes,
 };
 use esr::tap::Tap;
 
@@ -97,54 +97,71 @@ pub fn dispatch(c: &mut Criterion) {
     let mut g = c.benchmark_group("replay_dispatch");
     g.throughput(Throughput::Elements(n));
     g.sample_size(10);
-    g.bench_function("all_due_now_20k", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let (jtx, jrx) = tokio::sync::mpsc::channel(4096);
-                let (otx, mut orx) = tokio::sync::mpsc::channel::<Vec<Outcome>>(1024);
-                let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                let d = Dispatcher {
-                    transport: Arc::new(Instant200),
-                    config: DispatchConfig {
-                        concurrency: 1024,
-                        max_rps: None,
-                        precise: Duration::ZERO,
-                        drain: Duration::from_secs(1),
-                    },
-                    start: tokio::time::Instant::now(),
-                    spawner: tokio::runtime::Handle::current(),
-                    on_sent: Arc::new(|| {}),
-                };
-                let feed = tokio::spawn(async move {
-                    for seq in 0..n {
-                        let o = outcome(seq);
-                        let job = Job {
-                            seq,
-                            due_us: 0,
-                            session: o.session,
-                            method: o.method,
-                            path: o.path,
-                            endpoint: o.endpoint,
-                            request: Ok(()),
-                        };
-                        if jtx.send(vec![job]).await.is_err() {
-                            break;
+    // `all_due_now_20k`: the loop alone on the caller's runtime (no timer, no window).
+    // `lanes_N_20k`: the replay's own set-up, each lane a thread whose runtime also runs its
+    // workers, with the precise timer and the 1 ms window (every job is due at once).
+    for (name, lanes) in [
+        ("all_due_now_20k", None),
+        ("lanes_1_20k", Some(1)),
+        ("lanes_2_20k", Some(2)),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let (jtx, jrx) = tokio::sync::mpsc::channel(64);
+                    let (otx, mut orx) = tokio::sync::mpsc::channel::<Vec<Outcome>>(1024);
+                    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                    let d = Dispatcher {
+                        transport: Arc::new(Instant200),
+                        config: DispatchConfig {
+                            concurrency: 1024,
+                            max_rps: None,
+                            precise: lanes.is_some(),
+                            window: lanes.map_or(Duration::ZERO, |_| Duration::from_millis(1)),
+                            drain: Duration::from_secs(1),
+                        },
+                        start: tokio::time::Instant::now(),
+                        spawner: tokio::runtime::Handle::current(),
+                        on_sent: Arc::new(|| {}),
+                    };
+                    let feed = tokio::spawn(async move {
+                        for first in (0..n).step_by(256) {
+                            let batch = (first..(first + 256).min(n))
+                                .map(|seq| {
+                                    let o = outcome(seq);
+                                    Job {
+                                        seq,
+                                        due_us: 0,
+                                        session: o.session,
+                                        method: o.method,
+                                        path: o.path,
+                                        endpoint: o.endpoint,
+                                        request: Ok(()),
+                                    }
+                                })
+                                .collect();
+                            if jtx.send(batch).await.is_err() {
+                                break;
+                            }
                         }
-                    }
-                });
-                let drain = tokio::spawn(async move {
-                    let mut k = 0u64;
-                    while let Some(b) = orx.recv().await {
-                        k += b.len() as u64;
-                    }
-                    k
-                });
-                let report = d.run(jrx, otx, stop_rx).await;
-                feed.await.unwrap();
-                assert_eq!(drain.await.unwrap(), report.sent);
+                    });
+                    let drain = tokio::spawn(async move {
+                        let mut k = 0u64;
+                        while let Some(b) = orx.recv().await {
+                            k += b.len() as u64;
+                        }
+                        k
+                    });
+                    let report = match lanes {
+                        None => d.run(jrx, otx, stop_rx).await,
+                        Some(l) => run_lanes(d, l, jrx, otx, stop_rx).await.unwrap(),
+                    };
+                    feed.await.unwrap();
+                    assert_eq!(drain.await.unwrap(), report.sent);
+                })
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 

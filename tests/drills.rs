@@ -261,7 +261,7 @@ fn sigterm_against_a_hanging_target_drains_within_the_drain_time() {
 
 /// Runs `esr replay` with writes capped at `blocks` (512 bytes each, `ulimit -f`) and SIGXFSZ
 /// ignored, so a write past the cap fails with EFBIG as it would on a full disk.
-fn replay_with_file_cap(blocks: u32, dir: &Path, trace: &Path, target: &str) -> Output {
+pub fn replay_with_file_cap(blocks: u32, dir: &Path, trace: &Path, target: &str) -> Output {
     let script = format!("trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\"");
     let mut c = Command::new("sh");
     c.arg("-c")

@@ -18,6 +18,8 @@
 //! - `replay`: `esr replay` against a recording server on port 0 (arrival, scorecard, exit
 //!   codes, sandbox guard, interrupted runs, shards, loop and host map, live metrics, rate
 //!   cap, stub phases).
+//! - `runfolders`: a FAILED run is named failed by scorecard, diff, runs and the API; runs
+//!   `esr replay --data` wrote are listed by `esr runs` and the API (origin `cli`).
 //! - `scenario`: the seed accepted verbatim, validation errors naming their field, deterministic
 //!   and streaming generation, the synthetic card caught by check, `esr scenario run` with a
 //!   fault read back from scorecard.json, trace-based scenarios.
@@ -32,6 +34,7 @@ mod ingest;
 mod lanes;
 mod merge;
 mod replay;
+mod runfolders;
 mod scenario;
 mod scorecard;
 mod scrub;

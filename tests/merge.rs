@@ -9,14 +9,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::replay::write_trace;
-use crate::util::{esr, text};
+use crate::util::{AppServer, esr, text};
 
 /// A server whose answer depends only on the path `/r/{i}`: status 404 for every 4th i, 500
 /// for i % 10 == 3, else 200; a delay of (i % 5) * 8 ms. So counts and percentiles do not
 /// depend on the order the requests arrive in.
 struct PathServer {
     url: String,
-    _rt: tokio::runtime::Runtime,
+    _server: AppServer,
 }
 
 fn answer(i: u64) -> (u16, Duration) {
@@ -32,15 +32,6 @@ fn answer(i: u64) -> (u16, Duration) {
 
 impl PathServer {
     fn start() -> PathServer {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
             let i = uri
                 .path()
@@ -53,8 +44,11 @@ impl PathServer {
             tokio::time::sleep(delay).await;
             (axum::http::StatusCode::from_u16(status).unwrap(), "ok")
         });
-        rt.spawn(async move { axum::serve(listener, app).await });
-        PathServer { url, _rt: rt }
+        let server = AppServer::start(2, app);
+        PathServer {
+            url: server.url(),
+            _server: server,
+        }
     }
 }
 
@@ -264,5 +258,25 @@ fn shards_of_different_traces_or_of_different_n_are_refused() {
         "{:?}",
         text(&out)
     );
+    assert!(!dir.path().join("m").exists());
+}
+
+#[test]
+fn a_failed_shard_is_refused_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PathServer::start();
+    let trace = write_trace(dir.path(), 20, 1_000);
+    finished(replay(dir.path(), &trace, &server.url, &["--shard", "1/2"]));
+    finished(replay(dir.path(), &trace, &server.url, &["--shard", "2/2"]));
+    // The engine's own marker, as it leaves a run that failed after its metrics were
+    // complete (the scorecard could not be written): metrics stay, the scorecard goes.
+    let failed = dir.path().join("data/runs/RUN-0002");
+    esr::replay::run::mark_failed(&failed, "cannot write `scorecard.json`: No space left");
+    assert!(failed.join("metrics.parquet").is_file());
+    let out = merge(dir.path(), &["RUN-0001", "RUN-0002"], "m", &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RUN-0002` is a failed run ("), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
     assert!(!dir.path().join("m").exists());
 }

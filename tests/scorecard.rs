@@ -543,17 +543,22 @@ fn esr_scorecard_rebuilds_from_metrics_parquet() {
     let data = tempfile::tempdir().unwrap();
     let (dir, card) = stored_run(data.path(), &["p95<500ms", "success>=97.5%"]);
     let d = data.path().to_str().unwrap();
-    let json = |args: &[&str]| {
+    let raw = |args: &[&str]| {
         let out = esr()
             .args(["scorecard", "RUN-0001", "--data", d, "--format", "json"])
             .args(args)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-        serde_json::from_slice::<Scorecard>(&out.stdout).unwrap()
+        out.stdout
     };
-    // Re-aggregating the rows gives the very scorecard the live tap gave.
+    let json = |args: &[&str]| serde_json::from_slice::<Scorecard>(&raw(args)).unwrap();
+    // Re-aggregating the rows gives the very scorecard the live tap gave, and prints the
+    // stored file byte for byte (as the README says), as does printing it.
     assert_eq!(json(&["--rebuild"]), card);
+    let stored = std::fs::read(dir.join("scorecard.json")).unwrap();
+    assert_eq!(raw(&["--rebuild"]), stored);
+    assert_eq!(raw(&[]), stored);
 
     // With the scorecard gone, the rows and run.json are enough.
     std::fs::remove_file(dir.join("scorecard.json")).unwrap();

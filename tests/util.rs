@@ -41,3 +41,51 @@ pub fn timing_lock() -> &'static tokio::sync::Mutex<()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
 }
+
+/// An axum app served on `127.0.0.1:0` from a runtime of its own (so sync tests can run it
+/// beside the `esr` process they start); stops when dropped.
+#[allow(dead_code)]
+pub struct AppServer {
+    pub addr: std::net::SocketAddr,
+    _rt: tokio::runtime::Runtime,
+}
+
+#[allow(dead_code)]
+impl AppServer {
+    /// Serves `app` with `workers` runtime threads.
+    pub fn start(workers: usize, app: axum::Router) -> AppServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await });
+        AppServer { addr, _rt: rt }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The base URL a started server announces on its first stdout line (`esr serve`: `listening
+/// on http://127.0.0.1:PORT/`; `esr stub` likewise), without a trailing `/`. Takes the child's
+/// piped stdout.
+#[allow(dead_code)]
+pub fn announced_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in the first line: {line:?}"))
+        .trim_end_matches('/')
+        .to_string()
+}

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use super::Exit;
 use super::diff::{Format, emit, parse_percent};
 use super::replay::{TimingArgs, stop_on_signals};
@@ -91,11 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         command: std::env::args().collect(),
         progress: true,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("esr-compare")
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime(Some("esr-compare"))?;
     let drain = opts.drain;
     let report = rt.block_on(async {
         let stop = stop_on_signals(drain);

@@ -79,10 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .iter()
         .map(|t| Threshold::parse(t).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime(None)?;
     let result = rt.block_on(async {
         let start = replay::run::unix_now_us() + 500_000;
         let mut config = hms();

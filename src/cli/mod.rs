@@ -69,7 +69,7 @@ enum Command {
     Scenario(scenario::Args),
     /// Serve the HTTP API and the console.
     Serve(serve::Args),
-    /// List, show, archive or restore stored runs.
+    /// List, show, archive or restore runs: the store's and those `esr replay --data` wrote.
     Runs(runs::Args),
     /// Merge shard runs into one run.
     Merge(merge::Args),
@@ -126,4 +126,15 @@ fn init_logging() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// The multi-threaded runtime the async commands run on; worker threads are named `name`
+/// (`esr-replay`), or tokio's default when `None`.
+fn runtime(name: Option<&str>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if let Some(n) = name {
+        b.thread_name(n);
+    }
+    anyhow::Context::context(b.build(), "cannot start the async runtime")
 }

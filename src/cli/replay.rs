@@ -142,11 +142,7 @@ impl Args {
 /// Runs `esr replay`.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let opts = args.options()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("esr-replay")
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime(Some("esr-replay"))?;
     let result = rt.block_on(async {
         let stop = stop_on_signals(opts.drain);
         replay::replay(opts, stop).await

@@ -1,13 +1,17 @@
-//! `esr runs list|show|archive|restore`: the run store `esr serve` keeps, from the shell.
+//! `esr runs list|show|archive|restore`: the run store `esr serve` keeps, from the shell, and
+//! the run folders `esr replay --data` writes into the same data folder (origin `cli`).
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use esr::serve::RunView;
 use esr::store::{RunRow, Store};
 
 use super::Exit;
 
-/// List, show, archive or restore the runs in a data folder's store.
+/// List, show, archive or restore the runs in a data folder: the store's (made through `esr
+/// serve`, origin `api`) and those `esr replay --data` wrote there (origin `cli`, read from
+/// their folders; listed and shown even where no store exists, never archived).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The data folder (the run store and the runs).
@@ -19,7 +23,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Cmd {
-    /// One line per run: id, state, scenario, created, requests, p95, verdict.
+    /// One line per run: id, state, scenario, created, requests, p95, verdict, archived,
+    /// origin.
     List {
         /// JSON (the API's run objects) instead of a table.
         #[arg(long)]
@@ -48,16 +53,33 @@ enum Cmd {
 
 pub fn run(a: Args) -> anyhow::Result<Exit> {
     // Reading must not create a store: a mistyped --data would leave an empty one behind.
-    if !a.data.join(esr::store::DB_FILE).is_file() {
+    // Without one, the run folders `esr replay --data` wrote are still listed and shown.
+    let store = if a.data.join(esr::store::DB_FILE).is_file() {
+        Some(Store::open(&a.data)?)
+    } else if a.data.join("runs").is_dir() && matches!(a.cmd, Cmd::List { .. } | Cmd::Show { .. }) {
+        None
+    } else {
         anyhow::bail!(
-            "no run store in `{}`; give the folder `esr serve --data` uses with --data DIR",
+            "no run store and no `runs/` in `{}`; give the data folder `esr serve --data` or \
+             `esr replay --data` uses with --data DIR",
             a.data.display()
         );
-    }
-    let store = Store::open(&a.data)?;
+    };
+    let runs = || -> anyhow::Result<Vec<RunRow>> {
+        Ok(match &store {
+            Some(s) => s.runs()?,
+            None => esr::store::folder_runs(&a.data, &Default::default()),
+        })
+    };
+    let one = |id: &str| -> anyhow::Result<Option<RunRow>> {
+        Ok(match &store {
+            Some(s) => s.run(id)?,
+            None => esr::store::folder_run(&a.data, id),
+        })
+    };
     match a.cmd {
         Cmd::List { json } => {
-            let runs = store.runs()?;
+            let runs = runs()?;
             if json {
                 let views: Vec<RunView> = runs.into_iter().map(|r| RunView::of(r, None)).collect();
                 println!("{}", serde_json::to_string_pretty(&views)?);
@@ -65,8 +87,15 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
                 println!("no runs in `{}`", a.data.display());
             } else {
                 println!(
-                    "{:<10} {:<9} {:<8} {:<24} {:>9} {:>9} {:<7} ARCHIVED",
-                    "RUN", "STATE", "SCENARIO", "CREATED", "REQUESTS", "P95 MS", "VERDICT"
+                    "{:<10} {:<9} {:<8} {:<24} {:>9} {:>9} {:<7} {:<8} ORIGIN",
+                    "RUN",
+                    "STATE",
+                    "SCENARIO",
+                    "CREATED",
+                    "REQUESTS",
+                    "P95 MS",
+                    "VERDICT",
+                    "ARCHIVED"
                 );
                 for r in &runs {
                     println!("{}", line(r));
@@ -74,7 +103,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             }
         }
         Cmd::Show { id, json } => {
-            let r = store.run(&id)?.ok_or_else(|| {
+            let r = one(&id)?.ok_or_else(|| {
                 anyhow::anyhow!(
                     "no run `{id}` in `{}`; see `esr runs list`",
                     a.data.display()
@@ -90,6 +119,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             if !(older_than.is_finite() && older_than >= 0.0) {
                 anyhow::bail!("`--older-than {older_than}` must be a number of days, 0 or more");
             }
+            let store = store.context("archiving needs the run store of `esr serve`")?;
             let ids = store.archive_older_than(older_than)?;
             if ids.is_empty() {
                 println!("no finished run older than {older_than} days to archive");
@@ -99,6 +129,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             }
         }
         Cmd::Restore { id } => {
+            let store = store.context("restoring needs the run store of `esr serve`")?;
             let r = store.restore(&id)?;
             println!("restored {id} to {}", r.folder.display());
         }
@@ -116,7 +147,7 @@ fn line(r: &RunRow) -> String {
         None => ("-".into(), "-".into(), "-".into()),
     };
     format!(
-        "{:<10} {:<9} {:<8} {:<24} {:>9} {:>9} {:<7} {}",
+        "{:<10} {:<9} {:<8} {:<24} {:>9} {:>9} {:<7} {:<8} {}",
         r.id,
         r.state.as_str(),
         r.scenario_id,
@@ -124,13 +155,15 @@ fn line(r: &RunRow) -> String {
         req,
         p95,
         verdict,
-        if r.archived { "yes" } else { "no" }
+        if r.archived { "yes" } else { "no" },
+        r.origin.as_str()
     )
 }
 
 fn show(r: &RunRow) {
     println!("run        {}", r.id);
     println!("scenario   {}", r.scenario_id);
+    println!("origin     {}", r.origin.as_str());
     println!(
         "state      {}{}",
         r.state.as_str(),

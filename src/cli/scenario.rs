@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use esr::scenario::{self, Scenario, ScenarioError};
 
 use super::Exit;
@@ -175,11 +174,7 @@ fn run_scenario(
         command: std::env::args().collect(),
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("esr-scenario")
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime(Some("esr-scenario"))?;
     let result = rt.block_on(async {
         let stop = super::replay::stop_on_signals(std::time::Duration::from_secs(5));
         scenario::run(&s, settings, stop).await

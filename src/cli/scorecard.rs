@@ -76,6 +76,12 @@ pub fn resolve_run(run: &str, data: &Path) -> anyhow::Result<PathBuf> {
 /// Runs `esr scorecard`.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let dir = resolve_run(&args.run, &args.data)?;
+    if let Some(why) = esr::replay::run::failure(&dir) {
+        anyhow::bail!(
+            "run `{}` failed ({why}); a failed run has no scorecard: replay the trace again",
+            dir.display()
+        );
+    }
     let path = dir.join(SCORECARD_FILE);
     let stored = if path.exists() {
         Some(Scorecard::read(&path)?)

@@ -4,7 +4,6 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use esr::serve::{ServeOptions, Token};
 
 use super::Exit;
@@ -51,10 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         hot_days: a.hot_days,
         token,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime(None)?;
     rt.block_on(async move {
         let bound = esr::serve::bind(opts).await?;
         // Exactly one line on stdout, so scripts can read the real port.

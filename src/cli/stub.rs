@@ -77,10 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         tokio_timer: a.tokio_timer,
         ..StubOptions::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime(None)?;
     rt.block_on(async move {
         let handle = StubServer::spawn_with(config, opts).await?;
         println!(

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::CompareReport;
+use super::view::View;
 use crate::diff::{RunSamples, Sample};
 use crate::scorecard::{Line, escape, line_chart};
 
@@ -15,91 +15,55 @@ text-align:left}th{background:#f4f4f4}.different{color:#c62828}.identical{color:
 .meta{color:#555;font-size:14px}";
 
 /// Renders the report; `baseline` and `candidate` give the latency distributions.
-pub fn render(r: &CompareReport, baseline: &RunSamples, candidate: &RunSamples) -> String {
+pub fn render(v: &View, baseline: &RunSamples, candidate: &RunSamples) -> String {
     let mut o = String::with_capacity(64 * 1024);
+    let targets: Vec<String> = v.targets.iter().map(|(n, u)| format!("{n} {u}")).collect();
     let _ = write!(
         o,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>esr compare \
-         {id}</title><style>{STYLE}</style></head><body><h1>esr compare {id} \
-         <span class=\"{v}\">{v}</span></h1><p class=\"meta\">{targets}; {n} requests to each \
-         side</p><ul>",
-        id = escape(&r.run_id),
-        v = r.verdict,
-        targets = escape(
-            &r.targets
-                .iter()
-                .map(|(n, u)| format!("{n} {u}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        n = r.requests,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>{STYLE}</style></head><body><h1>{title} <span class=\"{v}\">{v}{cut}</span></h1>\
+         <p class=\"meta\">{targets}</p><p class=\"meta\">{totals}</p><ul>",
+        title = escape(&v.title),
+        v = v.verdict,
+        cut = if v.interrupted { " (interrupted)" } else { "" },
+        targets = escape(&targets.join(", ")),
+        totals = escape(&v.totals),
     );
-    for why in &r.reasons {
+    for why in &v.reasons {
         let _ = write!(o, "<li>{}</li>", escape(why));
     }
     o.push_str("</ul><p>compliance hits in responses: ");
-    for c in &r.compliance {
-        let _ = write!(o, "{} <b>{}</b> ", c.side, c.hits);
+    for c in &v.compliance {
+        let _ = write!(o, "{} &nbsp; ", escape(c));
     }
     o.push_str("</p>");
     let empty = Sample::default();
-    for e in &r.endpoints {
+    for e in &v.endpoints {
         let _ = write!(
             o,
-            "<h2>{}</h2><p>{} requests · {} status mismatches · {} body mismatches</p>",
+            "<h2>{}</h2><p>{}</p>",
             escape(&e.endpoint),
-            e.requests,
-            e.status_mismatches,
-            e.body_mismatches
+            escape(&e.counts)
         );
-        if !e.fields.is_empty() || !e.noise.is_empty() || !e.status_pairs.is_empty() {
-            o.push_str("<table><tr><th>what</th><th>requests</th><th>example (masked)</th></tr>");
-            for p in &e.status_pairs {
+        if !e.rows.is_empty() {
+            o.push_str("<table><tr><th>what</th><th>requests</th><th>detail (masked)</th></tr>");
+            for r in &e.rows {
                 let _ = write!(
                     o,
-                    "<tr><td>status {} &rarr; {}</td><td>{}</td><td></td></tr>",
-                    p.baseline, p.candidate, p.count
-                );
-            }
-            for f in &e.fields {
-                let _ = write!(
-                    o,
-                    "<tr><td>{} ({:?})</td><td>{}</td><td>{}</td></tr>",
-                    escape(&f.path),
-                    f.change,
-                    f.count,
-                    escape(&f.example)
-                );
-            }
-            for n in &e.noise {
-                let _ = write!(
-                    o,
-                    "<tr><td>{} (noise)</td><td>{}</td><td>differs between baseline answers \
-                     {} times; not a regression</td></tr>",
-                    escape(&n.path),
-                    n.candidate_diffs,
-                    n.noise_diffs
+                    "<tr><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+                    r.kind,
+                    escape(&r.what),
+                    r.count,
+                    escape(&r.note)
                 );
             }
             o.push_str("</table>");
         }
+        if let Some(l) = &e.latency {
+            let _ = write!(o, "<p>latency {}</p>", escape(l));
+        }
         let sb = baseline.endpoints.get(&e.endpoint).unwrap_or(&empty);
         let sc = candidate.endpoints.get(&e.endpoint).unwrap_or(&empty);
-        if let Some(l) = &e.latency {
-            let _ = write!(
-                o,
-                "<p>latency p50 {:.1} &rarr; {:.1} ms, p95 {:.1} &rarr; {:.1} ms (&Delta;p95 \
-                 {:+.1} [{:+.1}, {:+.1}]): <b>{}</b></p>",
-                l.p50_ms[0],
-                l.p50_ms[1],
-                l.p95_ms[0],
-                l.p95_ms[1],
-                l.p95_delta_ms.delta,
-                l.p95_delta_ms.lo,
-                l.p95_delta_ms.hi,
-                l.verdict.as_str()
-            );
-        }
         let lines = [
             line("baseline", "#1565c0", &sb.latencies_ms),
             line("candidate", "#c62828", &sc.latencies_ms),

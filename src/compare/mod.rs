@@ -15,6 +15,7 @@ mod fanout;
 pub mod fields;
 mod html;
 mod text;
+mod view;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -126,7 +127,7 @@ impl CompareReport {
 
     /// Text for the terminal.
     pub fn render_text(&self) -> String {
-        text::render(self)
+        text::render(&view::View::of(self))
     }
 
     /// A self-contained HTML page (also written as `report.html` in the run folder); the
@@ -135,7 +136,7 @@ impl CompareReport {
         let dir = PathBuf::from(&self.dir);
         let b = diff::load(&dir.join("baseline"))?;
         let c = diff::load(&dir.join("candidate"))?;
-        Ok(html::render(self, &b, &c))
+        Ok(html::render(&view::View::of(self), &b, &c))
     }
 }
 
@@ -315,7 +316,8 @@ pub async fn compare(
         config: DispatchConfig {
             concurrency: opts.concurrency,
             max_rps: opts.max_rps,
-            precise: Duration::from_millis(2),
+            precise: true,
+            window: Duration::from_millis(1),
             drain: opts.drain,
         },
         start,
@@ -424,7 +426,7 @@ pub async fn compare(
         .and_then(|()| {
             std::fs::write(
                 folder.dir.join("report.html"),
-                html::render(&report_out, &a, &b),
+                html::render(&view::View::of(&report_out), &a, &b),
             )
         })
         .map_err(|e| io(&e))?;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::outcome::{ErrorKind, Outcome};
+use crate::replay::run;
 use crate::tap::{METRICS_FILE, read_outcomes};
 pub use html::cdf_points;
 pub use stats::{DeltaCi, KsTest, ProportionTest};
@@ -34,6 +35,14 @@ pub enum DiffError {
         given: String,
         /// Where it was looked for under the data folder.
         looked: PathBuf,
+    },
+    /// The run failed (its folder carries the `FAILED` marker): it has no results.
+    #[error("run `{dir}` failed ({reason}); a failed run has no results to diff: replay it again")]
+    Failed {
+        /// The run folder.
+        dir: PathBuf,
+        /// Why, from the marker.
+        reason: String,
     },
     /// A run's files could not be read.
     #[error("run `{dir}`: {reason}")]
@@ -178,8 +187,10 @@ pub fn endpoint_key(o: &Outcome) -> String {
 /// Finds a run: a folder holding `metrics.parquet`, or a run id under `data/runs` (`RUN-0003`,
 /// or just `3`).
 pub fn locate(given: &str, data: &Path) -> Result<PathBuf, DiffError> {
+    // A failed run is found too, so that `load` can say it failed.
+    let is_run = |d: &Path| d.join(METRICS_FILE).is_file() || run::failure(d).is_some();
     let as_path = PathBuf::from(given);
-    if as_path.join(METRICS_FILE).is_file() {
+    if is_run(&as_path) {
         return Ok(as_path);
     }
     let id = match given.parse::<u64>() {
@@ -187,7 +198,7 @@ pub fn locate(given: &str, data: &Path) -> Result<PathBuf, DiffError> {
         Err(_) => given.to_string(),
     };
     let looked = data.join("runs").join(&id);
-    if looked.join(METRICS_FILE).is_file() {
+    if is_run(&looked) {
         return Ok(looked);
     }
     Err(DiffError::NoRun {
@@ -198,6 +209,12 @@ pub fn locate(given: &str, data: &Path) -> Result<PathBuf, DiffError> {
 
 /// Reads a run folder's `run.json` (for the trace digest) and `metrics.parquet`.
 pub fn load(dir: &Path) -> Result<RunSamples, DiffError> {
+    if let Some(reason) = run::failure(dir) {
+        return Err(DiffError::Failed {
+            dir: dir.to_path_buf(),
+            reason,
+        });
+    }
     let read_err = |reason: String| DiffError::Read {
         dir: dir.to_path_buf(),
         reason,

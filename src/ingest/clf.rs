@@ -8,12 +8,12 @@
 //! is dropped silently.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
-use super::input::{next_data_line, open_text};
+use super::input::{DataLines, open_text};
 use super::mapping::split_target;
 use super::timestamp::parse_apache;
 use super::{IngestError, RowError};
@@ -39,11 +39,7 @@ pub(crate) fn looks_like_clf(line: &str) -> bool {
 }
 
 pub(crate) struct ClfSource {
-    path: PathBuf,
-    reader: Box<dyn BufRead + Send>,
-    buf: Vec<u8>,
-    row: u64,
-    line: u64,
+    lines: DataLines,
 }
 
 impl ClfSource {
@@ -62,22 +58,12 @@ impl ClfSource {
             });
         }
         Ok(ClfSource {
-            path: path.to_path_buf(),
-            reader,
-            buf: Vec::new(),
-            row: 0,
-            line: 0,
+            lines: DataLines::new(path, reader, Vec::new()),
         })
     }
 
     pub fn next(&mut self) -> Option<Result<TraceRecord, RowError>> {
-        if let Err(e) = next_data_line(
-            &mut self.reader,
-            &mut self.buf,
-            &self.path,
-            &mut self.row,
-            &mut self.line,
-        )? {
+        if let Err(e) = self.lines.next()? {
             return Some(Err(e));
         }
         Some(self.parse())
@@ -85,9 +71,9 @@ impl ClfSource {
 
     fn parse(&self) -> Result<TraceRecord, RowError> {
         let err = |column: Option<&str>, problem: &str| RowError {
-            file: self.path.clone(),
-            row: self.row,
-            line: Some(self.line),
+            file: self.lines.path.clone(),
+            row: self.lines.row,
+            line: Some(self.lines.line),
             column: column.map(String::from),
             problem: problem.to_string(),
             fatal: false,
@@ -95,7 +81,7 @@ impl ClfSource {
         let text = |b: &[u8], col: &str| -> Result<String, RowError> {
             String::from_utf8(b.to_vec()).map_err(|_| err(Some(col), "field is not valid UTF-8"))
         };
-        let caps = LINE.captures(&self.buf).ok_or_else(|| {
+        let caps = LINE.captures(&self.lines.buf).ok_or_else(|| {
             err(
                 None,
                 "line is not in common or combined log format \

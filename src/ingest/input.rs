@@ -195,27 +195,52 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestEr
 }
 
 /// A fatal error of an input (I/O, corrupt data): ends reading.
-/// Reads the next line that is not blank into `buf`, counting file lines (`line`) and data
-/// rows (`row`, blank lines are not rows). `None` at the end of the input; a read error is a
-/// fatal row error. Line-oriented formats (CLF, JSON lines) share it.
-pub(crate) fn next_data_line<R: BufRead + ?Sized>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-    path: &Path,
-    row: &mut u64,
-    line: &mut u64,
-) -> Option<Result<(), RowError>> {
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(e) => return Some(Err(fatal(path, *row + 1, format!("read error: {e}")))),
+/// A line-oriented input (CLF, JSON lines) read one data line at a time: blank lines are
+/// skipped, file lines (`line`) and data rows (`row`) counted for error messages.
+pub(crate) struct DataLines {
+    pub path: PathBuf,
+    reader: Box<dyn BufRead + Send>,
+    /// The current line's bytes, newline included.
+    pub buf: Vec<u8>,
+    /// 1-based data row of `buf` (blank lines are not rows).
+    pub row: u64,
+    /// 1-based file line of `buf`.
+    pub line: u64,
+}
+
+impl DataLines {
+    /// Reads `path` through `reader`; `buf` may be a spare buffer to reuse.
+    pub fn new(path: &Path, reader: Box<dyn BufRead + Send>, buf: Vec<u8>) -> DataLines {
+        DataLines {
+            path: path.to_path_buf(),
+            reader,
+            buf,
+            row: 0,
+            line: 0,
         }
-        *line += 1;
-        if !buf.iter().all(u8::is_ascii_whitespace) {
-            *row += 1;
-            return Some(Ok(()));
+    }
+
+    /// Reads the next line that is not blank into `buf`. `None` at the end of the input; a
+    /// read error is a fatal row error.
+    pub fn next(&mut self) -> Option<Result<(), RowError>> {
+        loop {
+            self.buf.clear();
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(fatal(
+                        &self.path,
+                        self.row + 1,
+                        format!("read error: {e}"),
+                    )));
+                }
+            }
+            self.line += 1;
+            if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                self.row += 1;
+                return Some(Ok(()));
+            }
         }
     }
 }

@@ -5,23 +5,19 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::input::{next_data_line, open_text};
+use super::input::{DataLines, open_text};
 use super::mapping::{Cell, Mapper};
 use super::{IngestError, ReadOptions, RowError};
 use crate::trace::TraceRecord;
 
 pub(crate) struct JsonlSource {
-    path: PathBuf,
-    reader: Box<dyn BufRead + Send>,
+    lines: DataLines,
     pub(crate) mapper: Mapper,
     names: Vec<String>,
-    buf: Vec<u8>,
-    row: u64,
-    line: u64,
 }
 
 impl JsonlSource {
@@ -64,35 +60,25 @@ impl JsonlSource {
         }
         let mapper = Mapper::new(path, names.clone(), &opts.map, opts.ts_unit)?;
         Ok(JsonlSource {
-            path: path.to_path_buf(),
-            reader: open_text(path)?,
+            lines: DataLines::new(path, open_text(path)?, buf),
             mapper,
             names,
-            buf,
-            row: 0,
-            line: 0,
         })
     }
 
     pub fn next(&mut self) -> Option<Result<TraceRecord, RowError>> {
-        if let Err(e) = next_data_line(
-            &mut self.reader,
-            &mut self.buf,
-            &self.path,
-            &mut self.row,
-            &mut self.line,
-        )? {
+        if let Err(e) = self.lines.next()? {
             return Some(Err(e));
         }
         let row_err = |problem: String| RowError {
-            file: self.path.clone(),
-            row: self.row,
-            line: Some(self.line),
+            file: self.lines.path.clone(),
+            row: self.lines.row,
+            line: Some(self.lines.line),
             column: None,
             problem,
             fatal: false,
         };
-        let text = match std::str::from_utf8(&self.buf) {
+        let text = match std::str::from_utf8(&self.lines.buf) {
             Ok(t) => t,
             Err(e) => {
                 return Some(Err(row_err(format!(
@@ -118,8 +104,8 @@ impl JsonlSource {
         let names = &self.names;
         Some(self.mapper.record(
             |i| obj.get(&names[i]).map_or(Cell::Null, cell),
-            self.row,
-            Some(self.line),
+            self.lines.row,
+            Some(self.lines.line),
         ))
     }
 }

@@ -1,15 +1,19 @@
 //! Streaming sort for nearly-ordered input: a bounded reorder buffer in front of the writer.
 //!
 //! Real logs are out of order only within seconds, so most ingests need no external sort.
-//! Rows wait in a min-heap keyed by `(ts, input sequence)`; a row is written as soon as it is
+//! Rows wait in a buffer ordered by `(ts, input sequence)`; a row is written as soon as it is
 //! older than the newest `ts` seen minus [`WINDOW_US`] (or when the buffer outgrows the
 //! memory budget). If a row then arrives older than one already written, the streamed prefix
 //! is closed as a temp trace, the buffer and every later row go to the spilling [`Sorter`],
 //! and at the end the prefix is merged with the sorter's output into a fresh trace. Either
 //! way the output equals a stable sort by `ts`: ties keep input order.
+//!
+//! The buffer's keys are kept sorted in chunks rather than in a heap: arriving keys collect
+//! unsorted, and every [`CHUNK`] rows they are sorted and merged into the tail of the sorted
+//! keys (out-of-order rows land near the end, so only that tail moves). A heap cost a
+//! pointer-chasing push and pop per row; this costs a small sort and a short merge.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -21,13 +25,21 @@ use crate::trace::{TraceError, TraceMeta, TraceReader, TraceRecord, TraceWriter}
 /// How far behind the newest timestamp a row may arrive and still be streamed.
 pub const WINDOW_US: i64 = 60_000_000;
 
+/// Rows whose keys are sorted and merged at a time.
+const CHUNK: usize = 1024;
+
 /// Sorts records by `ts` (stable) into a [`TraceWriter`], streaming while it can.
 pub(crate) struct Reorder {
     window_us: i64,
     budget: usize,
-    /// `(ts, seq)` of every buffered row; the rows themselves sit in `slots` so the heap
-    /// moves 16-byte keys, not records.
-    heap: BinaryHeap<Reverse<(i64, u64)>>,
+    /// `(ts, seq)` of rows pushed since the last merge, in arrival order.
+    pending: Vec<(i64, u64)>,
+    /// `(ts, seq)` of the other buffered rows, ascending. Keys are unique (`seq` is), so the
+    /// order is total and equals a stable sort by `ts`. The rows themselves sit in `slots`,
+    /// so sorting moves 16-byte keys, not records.
+    sorted: VecDeque<(i64, u64)>,
+    /// Scratch for merging, kept to reuse its allocation.
+    tail: Vec<(i64, u64)>,
     /// Buffered rows with their estimated size, by `seq - first_seq`; `None` once written.
     slots: VecDeque<Option<(TraceRecord, usize)>>,
     first_seq: u64,
@@ -54,7 +66,9 @@ impl Reorder {
         Reorder {
             window_us,
             budget: budget.max(1),
-            heap: BinaryHeap::new(),
+            pending: Vec::with_capacity(CHUNK),
+            sorted: VecDeque::new(),
+            tail: Vec::new(),
             slots: VecDeque::new(),
             first_seq: 0,
             bytes: 0,
@@ -83,6 +97,8 @@ impl Reorder {
         if let Some((_, sorter)) = &mut self.fallback {
             return sorter.push(rec);
         }
+        // Every written row was merged and sorted first, so this catches each row that
+        // belongs before one already written.
         if self.emitted.is_some_and(|e| rec.ts_us < e) {
             self.fall_back()?;
             return self.push(rec);
@@ -90,24 +106,49 @@ impl Reorder {
         self.max_ts = self.max_ts.max(rec.ts_us);
         let size = approx_bytes(&rec);
         self.bytes += size;
-        self.heap.push(Reverse((rec.ts_us, self.seq)));
+        self.pending.push((rec.ts_us, self.seq));
         self.slots.push_back(Some((rec, size)));
         self.seq += 1;
-        let horizon = self.max_ts.saturating_sub(self.window_us);
-        while let Some(&Reverse((ts, _))) = self.heap.peek() {
-            if ts >= horizon && self.bytes < self.budget {
-                break;
+        if self.pending.len() >= CHUNK || self.bytes >= self.budget {
+            self.merge();
+            let horizon = self.max_ts.saturating_sub(self.window_us);
+            while let Some(&(ts, _)) = self.sorted.front() {
+                if ts >= horizon && self.bytes < self.budget {
+                    break;
+                }
+                self.write_first()?;
             }
-            let rec = self.pop().expect("peeked");
-            self.emitted = Some(rec.ts_us);
-            self.writer.write(&rec)?;
         }
         Ok(())
     }
 
-    /// Takes the buffered row with the smallest `(ts, seq)`.
-    fn pop(&mut self) -> Option<TraceRecord> {
-        let Reverse((_, seq)) = self.heap.pop()?;
+    /// Sorts the pending keys into `sorted`. Only the part of `sorted` at or after the
+    /// smallest pending key moves.
+    fn merge(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.pending.sort_unstable();
+        let first = self.pending[0];
+        let keep = self.sorted.partition_point(|k| *k < first);
+        self.tail.clear();
+        self.tail.extend(self.sorted.drain(keep..));
+        let (mut a, mut b) = (self.tail.iter().peekable(), self.pending.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x < y => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            self.sorted.push_back(*next.expect("peeked"));
+        }
+        self.pending.clear();
+    }
+
+    /// Writes the buffered row with the smallest `(ts, seq)`; `sorted` must not be empty.
+    fn write_first(&mut self) -> Result<(), IngestError> {
+        let (ts, seq) = self.sorted.pop_front().expect("a buffered row");
         let (rec, size) = self.slots[(seq - self.first_seq) as usize]
             .take()
             .expect("a row per key");
@@ -116,7 +157,9 @@ impl Reorder {
             self.slots.pop_front();
             self.first_seq += 1;
         }
-        Some(rec)
+        self.emitted = Some(ts);
+        self.writer.write(&rec)?;
+        Ok(())
     }
 
     /// Closes the streamed prefix as a temp trace and moves the buffer, in input order, into
@@ -128,7 +171,8 @@ impl Reorder {
         let prefix = std::mem::replace(&mut self.writer, fresh).finish_temp(TraceMeta::default())?;
         let mut sorter = Sorter::new(self.budget, extra.len(), &self.spill_parent);
         // Buffered rows in input order, as the sorter's stability needs.
-        self.heap.clear();
+        self.pending.clear();
+        self.sorted.clear();
         for (rec, _) in std::mem::take(&mut self.slots).into_iter().flatten() {
             sorter.push(rec)?;
         }
@@ -140,8 +184,9 @@ impl Reorder {
     /// Writes every remaining record and hands back the writer, ready to finish.
     pub fn finish(mut self) -> Result<TraceWriter, IngestError> {
         let Some((prefix, sorter)) = self.fallback.take() else {
-            while let Some(rec) = self.pop() {
-                self.writer.write(&rec)?;
+            self.merge();
+            while !self.sorted.is_empty() {
+                self.write_first()?;
             }
             return Ok(self.writer);
         };
@@ -214,6 +259,19 @@ mod tests {
         let (got, fell, runs) = reorder(&input, usize::MAX, 10);
         assert!(!fell);
         assert_eq!(runs, 0);
+        assert_eq!(got, stable_sorted(&input));
+    }
+
+    #[test]
+    fn disorder_wider_than_a_chunk_merges_into_the_sorted_keys() {
+        // Rows jump back by up to ~3 chunks' worth of positions, with ties: each merge must
+        // reach deep into the sorted keys, yet nothing falls back.
+        let n = 5 * CHUNK + 17;
+        let input: Vec<TraceRecord> = (0..n)
+            .map(|i| rec((i / 2) as i64 + ((i * 7919) % (3 * CHUNK)) as i64, i))
+            .collect();
+        let (got, fell, _) = reorder(&input, usize::MAX, 4 * CHUNK as i64);
+        assert!(!fell);
         assert_eq!(got, stable_sorted(&input));
     }
 

@@ -299,6 +299,22 @@ impl Cursor<'_> {
             _ => None,
         }
     }
+
+    /// The rest of a timestamp after its date, the same in RFC 3339 and Apache form:
+    /// `HH:MM:SS`, an optional fraction, an optional offset, then nothing more.
+    fn clock_to_end(&mut self, [y, mo, d]: [i64; 3]) -> Option<i64> {
+        let h = self.digits(2)?;
+        self.eat(b':')?;
+        let mi = self.digits(2)?;
+        self.eat(b':')?;
+        let sec = self.digits(2)?;
+        let frac = self.fraction();
+        let off = self.offset()?;
+        if self.i != self.b.len() || !valid(mo, d, h, mi, sec) {
+            return None;
+        }
+        Some(to_us([y, mo, d, h, mi, sec], frac, off))
+    }
 }
 
 fn valid(mo: i64, d: i64, h: i64, mi: i64, s: i64) -> bool {
@@ -327,17 +343,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     c.i += 1;
-    let h = c.digits(2)?;
-    c.eat(b':')?;
-    let mi = c.digits(2)?;
-    c.eat(b':')?;
-    let sec = c.digits(2)?;
-    let frac = c.fraction();
-    let off = c.offset()?;
-    if c.i != c.b.len() || !valid(mo, d, h, mi, sec) {
-        return None;
-    }
-    Some(to_us([y, mo, d, h, mi, sec], frac, off))
+    c.clock_to_end([y, mo, d])
 }
 
 const MONTHS: [&[u8; 3]; 12] = [
@@ -358,17 +364,7 @@ pub fn parse_apache(s: &str) -> Option<i64> {
     c.eat(b'/')?;
     let y = c.digits(4)?;
     c.eat(b':')?;
-    let h = c.digits(2)?;
-    c.eat(b':')?;
-    let mi = c.digits(2)?;
-    c.eat(b':')?;
-    let sec = c.digits(2)?;
-    let frac = c.fraction();
-    let off = c.offset()?;
-    if c.i != c.b.len() || !valid(mo, d, h, mi, sec) {
-        return None;
-    }
-    Some(to_us([y, mo, d, h, mi, sec], frac, off))
+    c.clock_to_end([y, mo, d])
 }
 
 #[cfg(test)]

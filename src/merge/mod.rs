@@ -26,6 +26,11 @@ use crate::tap::{
 /// Errors of merging. Messages name run folders and shards; never a request's data.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
+    #[error(
+        "`{run}` is a failed run ({reason}); merge only finished shard runs: replay this shard \
+         again"
+    )]
+    Failed { run: PathBuf, reason: String },
     #[error("`{run}` is not a readable run: {reason}")]
     BadRun { run: PathBuf, reason: String },
     #[error(
@@ -90,6 +95,12 @@ impl Part {
             run: dir.to_path_buf(),
             reason,
         };
+        if let Some(reason) = crate::replay::run::failure(dir) {
+            return Err(MergeError::Failed {
+                run: dir.to_path_buf(),
+                reason,
+            });
+        }
         let text = std::fs::read_to_string(dir.join("run.json"))
             .map_err(|e| bad(format!("cannot read its run.json ({e})")))?;
         let manifest: Value = serde_json::from_str(&text)

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{Reply, Transport};
+use super::timer::PreciseTimer;
 use crate::outcome::{ErrorKind, Outcome};
 
 /// One request of the schedule, ready to send.
@@ -45,10 +46,14 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// Rate cap (`--max-rps`).
     pub max_rps: Option<NonZeroU32>,
-    /// The last stretch before a due time is slept with the OS's precise sleep instead of
-    /// the runtime's 1 ms timer wheel. Zero uses the runtime timer only (for paused-time
-    /// tests). The loop must then run on a thread of its own, since that sleep blocks.
-    pub precise: Duration,
+    /// Wake at each due time with the precise timer ([`super::timer::PreciseTimer`]) instead
+    /// of the runtime's 1 ms timer wheel. False for paused-time tests, whose clock only the
+    /// runtime timer follows. The runtime must have its I/O driver enabled.
+    pub precise: bool,
+    /// The loop wakes at most once per window and then sends every job due by then, so a
+    /// request may leave up to this much after its due time (its lateness says so). Zero
+    /// wakes for every due time.
+    pub window: Duration,
     /// After a stop, how long requests in flight may still finish (`--drain`).
     pub drain: Duration,
 }
@@ -132,6 +137,9 @@ fn backlog_cap(concurrency: usize) -> usize {
     concurrency.max(256)
 }
 
+/// Jobs the loop hands out back to back before it lets the workers run.
+const YIELD_EVERY: usize = 16;
+
 /// Outcomes a worker collects before handing them to the tap in one message.
 const OUTCOME_BATCH: usize = 64;
 
@@ -175,6 +183,9 @@ impl<T: Transport> Dispatcher<T> {
             room: Notify::new(),
             pii: AtomicU64::new(0),
         });
+        let mut timer = self.config.precise.then(PreciseTimer::new);
+        let mut last_wake: Option<Instant> = None;
+        let mut burst = 0usize;
         let (hard_tx, hard_rx) = watch::channel(false);
         let mut workers = JoinSet::new();
         let mut report = DispatchReport::default();
@@ -197,9 +208,16 @@ impl<T: Transport> Dispatcher<T> {
                 break;
             }
             let due = self.start + Duration::from_micros(job.due_us.max(0) as u64);
-            if self.wait_until(due, &mut stop).await {
-                report.stopped = true;
-                break;
+            if due > Instant::now() {
+                // At most one wake-up per window: the jobs due meanwhile leave together, and
+                // their answers tend to arrive together, so one wake-up serves several.
+                let wake = last_wake.map_or(due, |w| due.max(w + self.config.window));
+                if Self::wait_until(wake, &mut timer, &mut stop).await {
+                    report.stopped = true;
+                    break;
+                }
+                last_wake = Some(Instant::now());
+                burst = 0;
             }
             let mut throttled = false;
             if let Some(g) = &governor
@@ -260,6 +278,15 @@ impl<T: Transport> Dispatcher<T> {
                     }
                 }
             }
+            // Behind schedule (after a stall) every job is already due and the loop never
+            // waits. The workers may share its thread: let them send what they were handed
+            // and take the next jobs themselves, rather than the loop handing out hundreds
+            // and starting a worker (a connection) for each.
+            burst += 1;
+            if burst >= YIELD_EVERY {
+                burst = 0;
+                tokio::task::yield_now().await;
+            }
         }
         drop(jobs);
 
@@ -301,30 +328,26 @@ impl<T: Transport> Dispatcher<T> {
         report
     }
 
-    /// Waits until `due`: the runtime timer for the long part, then the precise OS sleep for
-    /// the last `config.precise`. True when `stop` fired first.
-    async fn wait_until(&self, due: Instant, stop: &mut watch::Receiver<bool>) -> bool {
-        let margin = self.config.precise;
-        let now = Instant::now();
-        if due <= now {
+    /// Waits until `due` (on the precise timer when there is one). True when `stop` fired
+    /// first.
+    async fn wait_until(
+        due: Instant,
+        timer: &mut Option<PreciseTimer>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        if due <= Instant::now() {
             return false;
         }
-        let coarse = due.checked_sub(margin).unwrap_or(now);
-        if coarse > now {
-            tokio::select! {
-                biased;
-                _ = wait_true(stop) => return true,
-                _ = tokio::time::sleep_until(coarse) => {}
-            }
+        tokio::select! {
+            biased;
+            _ = wait_true(stop) => true,
+            _ = async {
+                match timer {
+                    Some(t) => t.sleep_until(due).await,
+                    None => tokio::time::sleep_until(due).await,
+                }
+            } => false,
         }
-        if !margin.is_zero() {
-            let left = due.saturating_duration_since(Instant::now());
-            if !left.is_zero() {
-                // Blocks this thread for at most `margin`: the loop runs on its own thread.
-                std::thread::sleep(left);
-            }
-        }
-        false
     }
 }
 
@@ -482,7 +505,8 @@ mod tests {
         DispatchConfig {
             concurrency,
             max_rps: None,
-            precise: Duration::ZERO,
+            precise: false,
+            window: Duration::ZERO,
             drain: Duration::from_secs(5),
         }
     }
@@ -545,6 +569,37 @@ mod tests {
         assert!(!report.stopped);
         // Every answer's personal-data hits (one each) reach the report.
         assert_eq!(report.response_pii_hits, 50);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_up_window_sends_what_fell_due_together_never_early() {
+        // Due every 100 µs, a 1 ms window: the loop wakes at most once per ms and sends all
+        // that fell due; no request leaves before its due time or more than a window after.
+        let jobs = (0..50).map(|i| job(i, 1_000 + i as i64 * 100)).collect();
+        let mut cfg = config(100);
+        cfg.window = Duration::from_millis(1);
+        let (out, report) = drive(jobs, Duration::from_millis(1), cfg, None).await;
+        assert_eq!(report.sent, 50);
+        for o in &out {
+            assert!(o.lateness_us() >= 0, "seq {} sent early", o.seq);
+            assert!(
+                o.lateness_us() <= 1_000,
+                "seq {} late by more than the window",
+                o.seq
+            );
+        }
+        let mut sends: Vec<i64> = out.iter().map(|o| o.sent_us).collect();
+        sends.dedup();
+        assert!(
+            sends.len() <= 6,
+            "{} wake-ups for 5 ms of requests",
+            sends.len()
+        );
+        // The latency from due includes the wait for the window.
+        assert!(
+            out.iter()
+                .all(|o| o.latency_us() == o.lateness_us() + 1_000)
+        );
     }
 
     /// Counts the requests each worker's connection state has carried, as the reply's bytes.

@@ -16,6 +16,7 @@ use super::client::Targets;
 use super::dispatcher::{DispatchConfig, DispatchReport, Dispatcher};
 use super::feed::{feed, scan};
 use super::guard::SandboxGuard;
+use super::lanes::{lanes_for, run_lanes};
 use super::run::{self, RunFolder, RunManifest, TimingInfo, TraceInfo};
 use super::schedule::{Schedule, ScheduleOptions, Timing};
 use super::wire::WireClient;
@@ -109,8 +110,16 @@ pub struct ReplayResult {
 const OUTCOME_QUEUE: usize = 1024;
 /// Batches of jobs the feed may run ahead of the dispatcher.
 const JOB_QUEUE: usize = 16;
-/// The last stretch before a due time is slept precisely (see [`DispatchConfig::precise`]).
-const PRECISE: Duration = Duration::from_millis(2);
+/// The tap thread's nap when no outcomes wait (the queue holds far more than a nap's worth).
+const TAP_NAP: Duration = Duration::from_millis(5);
+/// The dispatch loop's wake-up window (see [`DispatchConfig::window`]): at 5,000 req/s a
+/// wake-up per request cost twice oha's CPU; one per ms costs less than oha's, and a request
+/// leaves at most 1 ms after its due time (plus the OS's wake-up delay).
+const WAKE_WINDOW: Duration = Duration::from_millis(1);
+/// How far ahead of set-up's end the run clock starts (without `--start-at`).
+const START_LEAD: Duration = Duration::from_millis(50);
+/// Longest wait for the feed's first batch before the run clock starts anyway.
+const FEED_READY: Duration = Duration::from_secs(10);
 
 /// Runs one replay on the current (multi-threaded) tokio runtime. `stop` turning true
 /// (Ctrl-C) stops sending; the run is still written, marked interrupted.
@@ -183,15 +192,52 @@ pub async fn replay(
     // for a finished run (the disk filling up while metrics are written, say).
     let dir = folder.dir.clone();
     let result: Result<ReplayResult, ReplayError> = async move {
+        let tap = Tap::create(&folder.dir).map_err(|e| ReplayError::Io(e.to_string()))?;
+        let live = tap.live();
+        if let Some(w) = &opts.watch {
+            let _ = w
+                .started
+                .set((live.clone(), intended, schedule.intended_duration_s()));
+        }
+        let (otx, orx) = mpsc::channel::<Vec<Outcome>>(OUTCOME_QUEUE);
+        let (halt, halt_rx) = halt_on(stop);
+        let tap_halt = halt.clone();
+        let aggregator = std::thread::Builder::new()
+            .name("esr-tap".into())
+            .spawn(move || aggregate(tap, orx, &tap_halt))
+            .map_err(|e| ReplayError::Io(format!("cannot start the tap thread: {e}")))?;
+
+        let (jtx, jrx) = mpsc::channel(JOB_QUEUE);
+        let feeder = {
+            let (path, client) = (opts.trace.clone(), client.clone());
+            std::thread::Builder::new()
+                .name("esr-feed".into())
+                .spawn(move || feed(path, schedule, |r| client.prepare(r), jtx))
+                .map_err(|e| ReplayError::Io(format!("cannot start the feed thread: {e}")))?
+        };
+
+        // The run clock starts once the feed has the first requests ready: opening and
+        // decoding the trace, the tap's files and the threads take tens of ms on a busy
+        // machine, and counted from before they would make the first requests late, a
+        // backlog the run then spends its first second catching up on.
+        let ready_by = Instant::now() + FEED_READY;
+        while jrx.is_empty() && !jrx.is_closed() && Instant::now() < ready_by {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let now_us = run::unix_now_us();
-        let start_unix_us = opts.start_at_us.unwrap_or(now_us);
+        // Without --start-at the clock starts a moment from now, once the dispatch threads
+        // are up: on a busy machine a new thread can wait tens of ms for its first turn on a
+        // core, and every request due meanwhile would leave late.
+        let start_unix_us = opts
+            .start_at_us
+            .unwrap_or(now_us + START_LEAD.as_micros() as i64);
         let lead = start_unix_us - now_us;
         if lead < -1_000_000 {
             tracing::warn!(
                 "--start-at is {:.1} s in the past: requests due before now start late",
                 -lead as f64 / 1e6
             );
-        } else if lead > 0 {
+        } else if lead > 0 && opts.start_at_us.is_some() {
             tracing::info!("waiting {:.1} s for --start-at", lead as f64 / 1e6);
         }
         let start = if lead >= 0 {
@@ -222,30 +268,6 @@ pub async fn replay(
         };
         run::write_manifest(&folder.dir, &manifest)?;
 
-        let tap = Tap::create(&folder.dir).map_err(|e| ReplayError::Io(e.to_string()))?;
-        let live = tap.live();
-        if let Some(w) = &opts.watch {
-            let _ = w
-                .started
-                .set((live.clone(), intended, schedule.intended_duration_s()));
-        }
-        let (otx, orx) = mpsc::channel::<Vec<Outcome>>(OUTCOME_QUEUE);
-        let (halt, halt_rx) = halt_on(stop);
-        let tap_halt = halt.clone();
-        let aggregator = std::thread::Builder::new()
-            .name("esr-tap".into())
-            .spawn(move || aggregate(tap, orx, &tap_halt))
-            .map_err(|e| ReplayError::Io(format!("cannot start the tap thread: {e}")))?;
-
-        let (jtx, jrx) = mpsc::channel(JOB_QUEUE);
-        let feeder = {
-            let (path, client) = (opts.trace.clone(), client.clone());
-            std::thread::Builder::new()
-                .name("esr-feed".into())
-                .spawn(move || feed(path, schedule, |r| client.prepare(r), jtx))
-                .map_err(|e| ReplayError::Io(format!("cannot start the feed thread: {e}")))?
-        };
-
         let (done_tx, done_rx) = watch::channel(false);
         let progress = opts.progress.then(|| {
             progress::spawn(
@@ -266,14 +288,18 @@ pub async fn replay(
             config: DispatchConfig {
                 concurrency: opts.concurrency,
                 max_rps: opts.max_rps,
-                precise: PRECISE,
+                precise: true,
+                window: WAKE_WINDOW,
                 drain: opts.drain,
             },
             start,
             spawner: Handle::current(),
             on_sent: Arc::new(move || sent_live.on_sent()),
         };
-        let report = run_on_own_thread(dispatcher, jrx, otx, halt_rx).await?;
+        let rate = intended.unwrap_or(schedule.span().rows) as f64
+            / schedule.intended_duration_s().max(1e-3);
+        let lanes = lanes_for(rate, opts.max_rps.is_some());
+        let report = run_lanes(dispatcher, lanes, jrx, otx, halt_rx).await?;
         drop(halt);
 
         let fed = feeder
@@ -352,11 +378,11 @@ fn aggregate(
     let mut failed = None;
     loop {
         // Polled, not woken per batch: a wake-up per message would cost a context switch
-        // each; a 1 ms nap costs at most 1 ms of delay in the live counters.
+        // each; a nap costs at most its length in delay of the live counters.
         let batch = match rx.try_recv() {
             Ok(b) => b,
             Err(mpsc::error::TryRecvError::Empty) => {
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(TAP_NAP);
                 continue;
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -397,30 +423,6 @@ fn halt_on(mut stop: watch::Receiver<bool>) -> (watch::Sender<bool>, watch::Rece
         }
     });
     (tx, rx)
-}
-
-/// Runs the dispatch loop on a thread of its own with a current-thread runtime for its
-/// timer: its precise sleeps then block nothing else, and requests run on the caller's
-/// runtime (`Dispatcher::spawner`).
-pub async fn run_on_own_thread<T: super::Transport>(
-    d: Dispatcher<T>,
-    jobs: mpsc::Receiver<Vec<super::Job<T::Request>>>,
-    outcomes: mpsc::Sender<Vec<Outcome>>,
-    stop: watch::Receiver<bool>,
-) -> Result<DispatchReport, ReplayError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("esr-dispatch".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("a current-thread runtime builds");
-            let _ = tx.send(rt.block_on(d.run(jobs, outcomes, stop)));
-        })
-        .map_err(|e| ReplayError::Io(format!("cannot start the dispatch thread: {e}")))?;
-    rx.await
-        .map_err(|_| ReplayError::Io("the dispatch thread panicked".into()))
 }
 
 /// Serves `GET /metrics` (the tap's live Prometheus text) until the run is done.

@@ -14,17 +14,20 @@ mod dispatcher;
 mod engine;
 mod feed;
 mod guard;
+mod lanes;
 mod progress;
 pub mod run;
 mod schedule;
 mod stubinfo;
+mod timer;
 mod wire;
 
 pub use client::{HttpClient, Reply, Resolved, Targets, Transport};
 pub use dispatcher::{DispatchConfig, DispatchReport, Dispatcher, Job};
-pub use engine::{ReplayOptions, ReplayResult, RunWatch, replay, run_on_own_thread};
+pub use engine::{ReplayOptions, ReplayResult, RunWatch, replay};
 pub use feed::{Scan, feed, scan};
 pub use guard::SandboxGuard;
+pub use lanes::{LANE_RATE, lanes_for, run_lanes, run_on_own_thread};
 pub use progress::spawn as spawn_progress;
 pub use schedule::{
     Planned, RowKey, Schedule, ScheduleOptions, Shard, Timing, TraceSpan, parse_start_at,

@@ -170,6 +170,23 @@ pub fn mark_failed(dir: &Path, error: &str) {
 /// The marker of a failed run, in its folder.
 pub const FAILED_FILE: &str = "FAILED";
 
+/// Why the run in `dir` failed, when it carries the [`FAILED_FILE`] marker of
+/// [`mark_failed`]; `None` for a run that did not fail. Every reader of run folders asks this
+/// first, so a failed run is reported as failed, never as a run with a missing file.
+pub fn failure(dir: &Path) -> Option<String> {
+    let marker = dir.join(FAILED_FILE);
+    if !marker.is_file() {
+        return None;
+    }
+    let why = std::fs::read_to_string(&marker).unwrap_or_default();
+    let why = why.trim();
+    Some(if why.is_empty() {
+        "no reason was recorded (the disk may have been full)".to_string()
+    } else {
+        why.to_string()
+    })
+}
+
 /// SHA-256 of a file, hex, read in 64 KiB blocks.
 pub fn sha256_file(path: &Path) -> Result<String, ReplayError> {
     let mut f = std::fs::File::open(path)
@@ -257,6 +274,15 @@ mod tests {
         assert_eq!(left, ["FAILED", "run.json"]);
         let why = std::fs::read_to_string(dir.path().join(FAILED_FILE)).unwrap();
         assert!(why.contains("disk full"));
+        assert_eq!(failure(dir.path()).as_deref(), Some(why.trim()));
+    }
+
+    #[test]
+    fn failure_reads_the_marker_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(failure(dir.path()), None);
+        std::fs::write(dir.path().join(FAILED_FILE), "").unwrap();
+        assert!(failure(dir.path()).unwrap().contains("no reason"));
     }
 
     #[test]

@@ -172,7 +172,9 @@ impl Scorecard {
 /// Writes `scorecard.json` and `report.html` into `run_dir` (each via a temp file and a
 /// rename, so a reader never sees half a file).
 pub fn write_run_files(run_dir: &Path, card: &Scorecard) -> Result<(), ScorecardError> {
-    write_atomic(&run_dir.join(SCORECARD_FILE), card.to_json().as_bytes())?;
+    // Ends in a newline, as `esr scorecard --format json` prints it: the two are the same bytes.
+    let json = card.to_json() + "\n";
+    write_atomic(&run_dir.join(SCORECARD_FILE), json.as_bytes())?;
     write_atomic(&run_dir.join(REPORT_FILE), card.render_html().as_bytes())
 }
 

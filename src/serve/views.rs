@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::store::{RunRow, RunState, ScenarioRow, Summary};
+use crate::store::{RunOrigin, RunRow, RunState, ScenarioRow, Summary};
 
 /// A stored scenario in `GET /api/esr/scenarios` and `.../{id}`.
 #[derive(Debug, Serialize)]
@@ -109,6 +109,9 @@ pub struct RunView {
     pub error: Option<String>,
     /// The scorecard's key figures, once it has one.
     pub summary: Option<Summary>,
+    /// `api` (run through this API) or `cli` (written by `esr replay --data` into the same
+    /// data folder, read from its folder).
+    pub origin: RunOrigin,
 }
 
 impl RunView {
@@ -131,6 +134,7 @@ impl RunView {
             finished_at: row.finished_at,
             error: row.error,
             summary: row.summary,
+            origin: row.origin,
         }
     }
 }

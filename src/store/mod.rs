@@ -2,15 +2,19 @@
 //! timings, scenario, run folder, archived flag) and scorecard summaries. Metrics stay in the
 //! run folders beside it (`DATA/runs/RUN-NNNN`); old folders are packed into `DATA/archive/`.
 //!
-//! Gives [`Store`] to `esr serve` and `esr runs`. It must never hold a run's metrics or any
+//! Gives [`Store`] to `esr serve` and `esr runs`; its run lists also carry the run folders
+//! `esr replay --data` wrote into the same data folder (origin `cli`, read from the folders by
+//! `folders`, never written to SQLite). It must never hold a run's metrics or any
 //! request data, and never hand out an id twice: scenario ids come from an AUTOINCREMENT
 //! column, run ids from [`crate::replay::run::allocate`] (the same folders `esr replay` uses).
 
 mod archive;
+mod folders;
 mod rows;
 
 pub use archive::{SUFFIX as ARCHIVE_SUFFIX, pack, unpack};
-pub use rows::{RunRow, RunState, ScenarioRow, Summary};
+pub use folders::{folder_run, folder_runs};
+pub use rows::{RunOrigin, RunRow, RunState, ScenarioRow, Summary};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -352,30 +356,41 @@ impl Store {
         tx.commit().map_err(self.e())
     }
 
-    /// Every run, oldest first.
+    /// Every run, oldest first: the store's own (the API's) and the run folders commands
+    /// wrote into the same data folder (origin `cli`, read from their folders).
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("{} ORDER BY r.seq", RunRow::SELECT);
         let mut st = self.conn.prepare(&sql).map_err(self.e())?;
-        let rows: Vec<RunRow> = st
+        let mut rows: Vec<RunRow> = st
             .query_map([], RunRow::from_row)
             .and_then(|r| r.collect())
             .map_err(self.e())?;
-        Ok(rows.into_iter().map(|r| self.resolve(r)).collect())
+        let known = rows.iter().map(|r| r.id.clone()).collect();
+        rows.extend(folder_runs(&self.data, &known));
+        let mut rows: Vec<RunRow> = rows.into_iter().map(|r| self.resolve(r)).collect();
+        rows.sort_by_key(|r| folders::run_seq(&r.id));
+        Ok(rows)
     }
 
+    /// The store's row with its folder made absolute, and failed when the folder says so.
     fn resolve(&self, mut r: RunRow) -> RunRow {
+        if r.origin == RunOrigin::Cli {
+            return r;
+        }
         r.folder = self.data.join(&r.folder);
-        r
+        folders::overlay_failure(r)
     }
 
-    /// One run, `None` when unknown.
+    /// One run, `None` when unknown: the store's, else a run folder a command wrote.
     pub fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
         let sql = format!("{} WHERE r.id = ?1", RunRow::SELECT);
-        self.conn
+        let stored = self
+            .conn
             .query_row(&sql, params![id], RunRow::from_row)
             .optional()
             .map(|r| r.map(|r| self.resolve(r)))
-            .map_err(self.e())
+            .map_err(self.e())?;
+        Ok(stored.or_else(|| folder_run(&self.data, id)))
     }
 
     /// Archives every finished run created more than `older_than_days` ago: its folder is
@@ -409,6 +424,13 @@ impl Store {
     /// Archives one finished run.
     pub fn archive(&self, id: &str) -> Result<(), StoreError> {
         let run = self.known_run(id)?;
+        if run.origin == RunOrigin::Cli {
+            // The store has no row to keep its summary and flag: packing would lose the run.
+            return Err(StoreError::Conflict(format!(
+                "run `{id}` was made by a command (`esr replay --data`), not through the API; \
+                 only the API's runs are archived"
+            )));
+        }
         if !run.state.is_final() {
             return Err(StoreError::Conflict(format!(
                 "run `{id}` is {}; only finished runs are archived",

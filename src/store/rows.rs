@@ -47,6 +47,25 @@ impl RunState {
     }
 }
 
+/// Who made a run: the API (`esr serve`, kept in SQLite) or a command in the same data
+/// folder (`esr replay --data DIR`, read from its folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOrigin {
+    Api,
+    Cli,
+}
+
+impl RunOrigin {
+    /// `api` or `cli`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOrigin::Api => "api",
+            RunOrigin::Cli => "cli",
+        }
+    }
+}
+
 /// A stored scenario.
 #[derive(Debug, Clone)]
 pub struct ScenarioRow {
@@ -93,6 +112,8 @@ pub struct RunRow {
     pub archived: bool,
     /// The scorecard's key figures, when the run wrote one.
     pub summary: Option<Summary>,
+    /// The API's run, or one a command wrote into the data folder.
+    pub origin: RunOrigin,
 }
 
 impl RunRow {
@@ -132,6 +153,7 @@ impl RunRow {
             error: r.get(9)?,
             archived: r.get(10)?,
             summary,
+            origin: RunOrigin::Api,
         })
     }
 }

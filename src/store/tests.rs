@@ -166,3 +166,63 @@ fn run_folders_follow_a_moved_data_folder() {
     assert_eq!(r.folder, new.join("runs/RUN-0001"));
     assert!(r.folder.join("scorecard.json").is_file());
 }
+
+#[test]
+fn runs_a_command_wrote_are_listed_beside_the_apis_and_failed_folders_show_failed() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path()).unwrap();
+    let (api, _) = s.create_run("SCN-1", None, RunState::Started).unwrap();
+    // `esr replay --data` takes the next folder and writes run.json and scorecard.json.
+    let cli = crate::replay::run::allocate(t.path()).unwrap();
+    std::fs::write(
+        cli.dir.join("run.json"),
+        r#"{"run_id":"RUN-0002","started_at":"2026-11-27T05:00:00.000Z",
+            "started_at_unix_us":1795755600000000,"timing":{"speed":2.0}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        cli.dir.join(crate::scorecard::SCORECARD_FILE),
+        r#"{"requests":10,"completed":10,"verdict":"PASS","latency_p95_ms":4.5}"#,
+    )
+    .unwrap();
+    // A folder allocated but not yet written is not a run.
+    crate::replay::run::allocate(t.path()).unwrap();
+    let runs = s.runs().unwrap();
+    let ids: Vec<(&str, RunOrigin, RunState)> = runs
+        .iter()
+        .map(|r| (r.id.as_str(), r.origin, r.state))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("RUN-0001", RunOrigin::Api, RunState::Started),
+            ("RUN-0002", RunOrigin::Cli, RunState::Done)
+        ]
+    );
+    let r = s.run("RUN-0002").unwrap().unwrap();
+    assert_eq!(
+        (r.speed, r.created_at.as_str()),
+        (Some(2.0), "2026-11-27T05:00:00.000Z")
+    );
+    assert_eq!(r.summary.unwrap().requests, 10);
+    assert!(matches!(
+        s.archive("RUN-0002"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.run("RUN-0003").unwrap().is_none());
+    assert!(s.run("../RUN-0002").unwrap().is_none());
+    // The engine marks a run failed in its folder; both origins show it.
+    crate::replay::run::mark_failed(&api.folder, "the target refused");
+    crate::replay::run::mark_failed(&cli.dir, "disk full");
+    let r = s.run("RUN-0001").unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.error.as_deref()),
+        (RunState::Failed, Some("the target refused"))
+    );
+    let r = s.run("RUN-0002").unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.error.as_deref()),
+        (RunState::Failed, Some("disk full"))
+    );
+    assert!(r.summary.is_none(), "mark_failed removes the scorecard");
+}

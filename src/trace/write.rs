@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use tempfile::NamedTempFile;
 
@@ -53,39 +53,61 @@ struct Builders {
 
 impl Builders {
     fn new(extra: usize) -> Self {
+        // Value capacities start small; `finish` re-sizes each builder to its last batch.
+        let text = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
         Builders {
             ts: TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
-            method: StringBuilder::new(),
-            path: StringBuilder::new(),
-            host: StringBuilder::new(),
-            headers: StringBuilder::new(),
-            body: BinaryBuilder::new(),
+            method: text(),
+            path: text(),
+            host: text(),
+            headers: text(),
+            body: BinaryBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16),
             status: UInt16Builder::with_capacity(BATCH_ROWS),
             latency: Float64Builder::with_capacity(BATCH_ROWS),
-            session: StringBuilder::new(),
-            extra: (0..extra).map(|_| StringBuilder::new()).collect(),
+            session: text(),
+            extra: (0..extra).map(|_| text()).collect(),
         }
     }
 
+    /// The batch's columns. Arrow's `finish` leaves every builder empty with no capacity, so
+    /// each is replaced by one sized for a batch like this one: without that, every batch
+    /// regrows every buffer by doubling (copies, and fresh pages the kernel must zero).
     fn finish(&mut self) -> Vec<ArrayRef> {
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
-            Arc::new(self.method.finish()),
-            Arc::new(self.path.finish()),
-            Arc::new(self.host.finish()),
-            Arc::new(self.headers.finish()),
-            Arc::new(self.body.finish()),
+            finish_text(&mut self.method),
+            finish_text(&mut self.path),
+            finish_text(&mut self.host),
+            finish_text(&mut self.headers),
+            {
+                let room = room_for(self.body.values_slice().len());
+                let a = self.body.finish();
+                self.body = BinaryBuilder::with_capacity(BATCH_ROWS, room);
+                Arc::new(a)
+            },
             Arc::new(self.status.finish()),
             Arc::new(self.latency.finish()),
-            Arc::new(self.session.finish()),
+            finish_text(&mut self.session),
         ];
-        cols.extend(
-            self.extra
-                .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
-        );
+        cols.extend(self.extra.iter_mut().map(finish_text));
+        self.ts = TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC");
+        self.status = UInt16Builder::with_capacity(BATCH_ROWS);
+        self.latency = Float64Builder::with_capacity(BATCH_ROWS);
         cols
     }
+}
+
+/// Value bytes to reserve for the next batch of a column whose last batch held `used`.
+fn room_for(used: usize) -> usize {
+    used + used / 8 + 64
+}
+
+/// Finishes a text column and leaves in its place a builder sized like it.
+fn finish_text(b: &mut StringBuilder) -> ArrayRef {
+    let room = room_for(b.values_slice().len());
+    let a = b.finish();
+    *b = StringBuilder::with_capacity(BATCH_ROWS, room);
+    Arc::new(a)
 }
 
 impl TraceWriter {
@@ -121,6 +143,12 @@ impl TraceWriter {
         // plain. Methods, paths, hosts, statuses, sessions and extra columns repeat and keep it.
         for col in ["ts", "headers", "body"] {
             props = props.set_column_dictionary_enabled(ColumnPath::from(col), false);
+        }
+        // Nothing reads min/max of headers or bodies (no query filters on them), and
+        // computing them compares every long value; the other columns keep their statistics.
+        for col in ["headers", "body"] {
+            props =
+                props.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
         }
         let props = props.build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))

@@ -2,14 +2,13 @@
 //! calls, `esr runs` on the same store, restart after a crash, the periodic archive and a
 //! clean stop.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use esr::store::{RunState, Store};
 
 use super::{LONG, SMALL, body_json, is_final};
-use crate::util::{esr, text};
+use crate::util::{announced_url, esr, text};
 
 /// A server bound on `127.0.0.1:0` over `dir`, its base URL and the sender that stops it.
 async fn spawn_server(
@@ -50,16 +49,7 @@ async fn esr_serve_on_a_real_socket_and_esr_runs_read_the_same_store() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
+    let base = announced_url(&mut child);
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let client = reqwest::Client::new();

@@ -3,7 +3,6 @@
 //! injectable clock, reset and hang as a client sees them, host routing, routes built from a
 //! trace, the metrics text, and the `esr stub` command's contract.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use esr::stub::{
 };
 use esr::trace::{TraceMeta, TraceRecord, TraceWriter};
 
-use crate::util::{esr, root, text};
+use crate::util::{announced_url, esr, root, text};
 
 mod models;
 
@@ -571,15 +570,7 @@ fn start_cli(args: &[&str]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_string();
+    let url = announced_url(&mut child);
     Running(child, url)
 }
 

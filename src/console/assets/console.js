@@ -386,7 +386,7 @@ async function loadRuns() {
         onclick: () => restoreRun(r.runId) }, "Restore"));
     }
     body.append(el("tr", { dataset: { id: r.runId }, class: r.runId === currentRun ? "current" : "" },
-      el("td", {}, box), el("td", {}, r.runId), el("td", {}, r.scenarioId ?? ""),
+      el("td", {}, box), el("td", {}, r.runId), el("td", {}, r.origin === "cli" ? "cli run" : (r.scenarioId ?? "")),
       el("td", { class: `state-${r.state}` }, r.state), el("td", { class: "num" }, frac),
       el("td", {}, r.createdAt ?? ""), el("td", {}, r.finishedAt ?? ""), actions));
   }
@@ -439,7 +439,8 @@ function renderProgress(run) {
   const p = run.progress || {};
   const state = $("run-state");
   state.className = `state-${run.state}`;
-  state.textContent = `State: ${run.state}` + (run.scenarioId ? ` · scenario ${run.scenarioId}` : "") +
+  state.textContent = `State: ${run.state}` +
+    (run.origin === "cli" ? " · made by esr replay in the data folder" : run.scenarioId ? ` · scenario ${run.scenarioId}` : "") +
     (run.startedAt ? ` · started ${run.startedAt}` : "") + (run.finishedAt ? ` · finished ${run.finishedAt}` : "") +
     (run.speed ? ` · speed ${run.speed}` : "") + (run.archived ? " · archived: restore it to read its scorecard" : "") +
     (run.error ? ` · ${run.error}` : "");
