@@ -51,7 +51,8 @@ pub struct IngestOptions {
     /// `false` always uses the external sort.
     pub stream: bool,
     /// Threads the transform runs on when it offers workers (the scrubber does); 0 means one
-    /// per core, up to 4. The output is the same for any count.
+    /// per core, up to 4; the default is 1 (each lane holds caches of its own). The output is the
+    /// same for any count.
     pub transform_threads: usize,
 }
 
@@ -63,7 +64,7 @@ impl Default for IngestOptions {
             sort_budget: DEFAULT_BUDGET,
             spill_dir: None,
             stream: true,
-            transform_threads: 0,
+            transform_threads: 1,
         }
     }
 }

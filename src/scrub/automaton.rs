@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use regex_automata::meta::{Cache, Regex};
-use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+use regex_automata::{Anchored, Input, Match, MatchKind, PatternSet, hybrid};
 
 use super::detect::{Hit, Rule, rules};
 
@@ -20,18 +20,38 @@ use super::detect::{Hit, Rule, rules};
 /// larger cache is for the many patterns at once.
 fn builder() -> regex_automata::meta::Builder {
     let mut b = Regex::builder();
-    b.syntax(
-        regex_automata::util::syntax::Config::new()
-            .unicode(false)
-            .utf8(false),
-    )
-    .configure(Regex::config().hybrid_cache_capacity(8 << 20));
+    b.syntax(syntax())
+        .configure(Regex::config().hybrid_cache_capacity(8 << 20));
     b
+}
+
+fn syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+}
+
+/// The same patterns as a bare lazy DFA that never gives up. The meta regex's lazy DFA quits
+/// after a few cache clears when it makes few bytes of progress per state, and the meta regex
+/// then falls back to a far slower engine: text full of hex (esr's own pseudonyms, request
+/// ids) starts many candidates and made every re-scan pay for that fallback.
+fn lazy(patterns: &[&str]) -> Option<hybrid::regex::Regex> {
+    hybrid::regex::Regex::builder()
+        .syntax(syntax())
+        .dfa(
+            hybrid::dfa::Config::new()
+                .cache_capacity(8 << 20)
+                .minimum_cache_clear_count(None),
+        )
+        .build_many(patterns)
+        .ok()
 }
 
 /// The compiled rules.
 pub(crate) struct Automaton {
     all: Regex,
+    /// `all` as a lazy DFA that never quits; `all` answers only if it errs.
+    fast: Option<hybrid::regex::Regex>,
     /// The same patterns with every match reported: one anchored pass tells which rules can
     /// match at a failed candidate's start, so only those are searched one by one.
     any: Regex,
@@ -42,6 +62,7 @@ pub(crate) struct Automaton {
 /// The lazy-DFA caches of one thread's searches with the [`Automaton`].
 struct Caches {
     all: Cache,
+    fast: Option<hybrid::regex::Cache>,
     any: Cache,
     each: Vec<Cache>,
 }
@@ -68,11 +89,19 @@ impl Automaton {
             )
             .build_many(&patterns)
             .expect("detector patterns compile");
+        // One pattern, searched anchored at one byte: a few states, so the default cache
+        // capacity holds them (eight megabytes each would be RSS for nothing, per thread).
         let each = patterns
             .iter()
-            .map(|p| builder().build(p).expect("detector pattern compiles"))
+            .map(|p| {
+                Regex::builder()
+                    .syntax(syntax())
+                    .build(p)
+                    .expect("detector pattern compiles")
+            })
             .collect();
         Automaton {
+            fast: lazy(&patterns),
             all,
             any,
             each,
@@ -83,6 +112,7 @@ impl Automaton {
     fn caches(&self) -> Caches {
         Caches {
             all: self.all.create_cache(),
+            fast: self.fast.as_ref().map(hybrid::regex::Regex::create_cache),
             any: self.any.create_cache(),
             each: self.each.iter().map(Regex::create_cache).collect(),
         }
@@ -106,10 +136,7 @@ impl Automaton {
     fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
         let mut at = 0;
         while at < text.len() {
-            let Some(m) = self
-                .all
-                .search_with(&mut caches.all, &Input::new(text).range(at..))
-            else {
+            let Some(m) = self.leftmost(caches, &Input::new(text).range(at..)) else {
                 break;
             };
             let start = m.start();
@@ -149,6 +176,16 @@ impl Automaton {
                 at += 1;
             }
         }
+    }
+
+    /// The leftmost candidate: the lazy DFA, or the meta regex where that errs.
+    fn leftmost(&self, caches: &mut Caches, input: &Input<'_>) -> Option<Match> {
+        if let (Some(re), Some(cache)) = (&self.fast, caches.fast.as_mut())
+            && let Ok(m) = re.try_search(cache, input)
+        {
+            return m;
+        }
+        self.all.search_with(&mut caches.all, input)
     }
 
     fn try_others(

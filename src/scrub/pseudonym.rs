@@ -52,7 +52,8 @@ const WHOLE_SLOT: usize = SLOTS;
 
 /// Entries per entity kept in the cache of pseudonyms of repeated values; when full the cache
 /// is cleared (cheap, bounded, and good enough for the heavy repeats of logs: sessions, IPs).
-const CACHE_LIMIT: usize = 1 << 15;
+/// Scrubbing lanes each hold their own caches, so this bounds RSS per lane.
+const CACHE_LIMIT: usize = 1 << 14;
 
 /// Value -> pseudonym of one entity slot.
 type Cache = std::collections::HashMap<String, String, foldhash::fast::RandomState>;
