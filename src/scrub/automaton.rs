@@ -3,55 +3,49 @@
 //! A value is scanned once, left to right: the automaton reports the leftmost candidate and
 //! which pattern matched; the rule's validator confirms it (and may narrow it). When it does
 //! not, the other patterns are tried anchored at the same byte (a Luhn-invalid card may still
-//! be a phone number), and failing that the scan moves on by one character. Candidates are rare
-//! in ordinary text, so the common case is one DFA pass and no allocation.
+//! be a phone number), and failing that the scan moves on by one character.
+//!
+//! The leftmost candidate is found by trying one anchored DFA at the bytes where a hit can
+//! start, not by one unanchored search. An unanchored DFA over these patterns tracks every
+//! partial candidate at once (each counted repetition of the IBAN, card and IPv6 patterns
+//! restarting at every alphanumeric byte), so text full of hex or base64 kept building new
+//! states: that was most of the scrubber's time. The anchored DFA is small (well under a
+//! megabyte), is built whole up front, and a step is one table lookup.
+//!
+//! Which bytes are tried: every rule but the email rejects a value glued to a letter or digit
+//! before it, and an email that starts inside a word also matches from one byte earlier. So a
+//! candidate starting inside a word (an alphanumeric byte after an alphanumeric byte) is never
+//! a hit, and the unanchored search would skip the rest of that word after it failed. Trying
+//! only the scan position itself, the first byte of each word and the non-alphanumeric bytes a
+//! pattern can start with therefore gives exactly the hits the unanchored search gave.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use regex_automata::dfa::{Automaton as _, StartKind, dense};
 use regex_automata::meta::{Cache, Regex};
-use regex_automata::{Anchored, Input, Match, MatchKind, PatternSet, hybrid};
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::start;
+use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use super::detect::{Hit, Rule, rules};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
-/// spans stay on character boundaries, and the DFA stays small enough to stay lazy-DFA fast
-/// (Unicode classes make the lazy DFA's cache thrash and fall back to a slow engine). The
-/// larger cache is for the many patterns at once.
-fn builder() -> regex_automata::meta::Builder {
-    let mut b = Regex::builder();
-    b.syntax(syntax())
-        .configure(Regex::config().hybrid_cache_capacity(8 << 20));
-    b
-}
-
+/// spans stay on character boundaries and the DFAs stay small.
 fn syntax() -> regex_automata::util::syntax::Config {
     regex_automata::util::syntax::Config::new()
         .unicode(false)
         .utf8(false)
 }
 
-/// The same patterns as a bare lazy DFA that never gives up. The meta regex's lazy DFA quits
-/// after a few cache clears when it makes few bytes of progress per state, and the meta regex
-/// then falls back to a far slower engine: text full of hex (esr's own pseudonyms, request
-/// ids) starts many candidates and made every re-scan pay for that fallback.
-fn lazy(patterns: &[&str]) -> Option<hybrid::regex::Regex> {
-    hybrid::regex::Regex::builder()
-        .syntax(syntax())
-        .dfa(
-            hybrid::dfa::Config::new()
-                .cache_capacity(8 << 20)
-                .minimum_cache_clear_count(None),
-        )
-        .build_many(patterns)
-        .ok()
-}
-
 /// The compiled rules.
 pub(crate) struct Automaton {
-    all: Regex,
-    /// `all` as a lazy DFA that never quits; `all` answers only if it errs.
-    fast: Option<hybrid::regex::Regex>,
+    /// Every pattern, anchored, leftmost-first: which rule matches at a byte, and how far.
+    dfa: dense::DFA<Vec<u32>>,
+    /// The anchored start state (the patterns have no look-around, so there is one).
+    start: StateID,
+    /// Bytes some pattern can start with.
+    starts: [bool; 256],
     /// The same patterns with every match reported: one anchored pass tells which rules can
     /// match at a failed candidate's start, so only those are searched one by one.
     any: Regex,
@@ -59,10 +53,8 @@ pub(crate) struct Automaton {
     rules: Vec<Rule>,
 }
 
-/// The lazy-DFA caches of one thread's searches with the [`Automaton`].
+/// The search caches of one thread's fallbacks with the [`Automaton`].
 struct Caches {
-    all: Cache,
-    fast: Option<hybrid::regex::Cache>,
     any: Cache,
     each: Vec<Cache>,
 }
@@ -78,19 +70,27 @@ impl Automaton {
         let rules = rules();
         let patterns: Vec<&str> = rules.iter().map(|r| r.pattern).collect();
         // The patterns are constants of this crate: failing to compile them is a bug.
-        let all = builder()
-            .build_many(&patterns)
-            .expect("detector patterns compile");
-        let any = builder()
+        let dfa = dense::Builder::new()
+            .syntax(syntax())
             .configure(
-                Regex::config()
-                    .hybrid_cache_capacity(8 << 20)
-                    .match_kind(MatchKind::All),
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .match_kind(MatchKind::LeftmostFirst),
             )
             .build_many(&patterns)
             .expect("detector patterns compile");
-        // One pattern, searched anchored at one byte: a few states, so the default cache
-        // capacity holds them (eight megabytes each would be RSS for nothing, per thread).
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .expect("an anchored start state exists");
+        let mut starts = [false; 256];
+        for (b, s) in starts.iter_mut().enumerate() {
+            *s = !dfa.is_dead_state(dfa.next_state(start, b as u8));
+        }
+        let any = Regex::builder()
+            .syntax(syntax())
+            .configure(Regex::config().match_kind(MatchKind::All))
+            .build_many(&patterns)
+            .expect("detector patterns compile");
         let each = patterns
             .iter()
             .map(|p| {
@@ -101,8 +101,9 @@ impl Automaton {
             })
             .collect();
         Automaton {
-            fast: lazy(&patterns),
-            all,
+            dfa,
+            start,
+            starts,
             any,
             each,
             rules,
@@ -111,8 +112,6 @@ impl Automaton {
 
     fn caches(&self) -> Caches {
         Caches {
-            all: self.all.create_cache(),
-            fast: self.fast.as_ref().map(hybrid::regex::Regex::create_cache),
             any: self.any.create_cache(),
             each: self.each.iter().map(Regex::create_cache).collect(),
         }
@@ -120,9 +119,8 @@ impl Automaton {
 
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
-        // One set of search caches per thread, taken without a lock (the regexes' own pools
-        // lock for every thread but the first): scrubbing lanes never contend, and the
-        // scrubber and its pseudonym self-checks share one set instead of holding two.
+        // One set of fallback caches per thread, taken without a lock (the regexes' own pools
+        // lock for every thread but the first): scrubbing lanes never contend.
         thread_local! {
             static CACHES: RefCell<Option<Caches>> = const { RefCell::new(None) };
         }
@@ -136,12 +134,11 @@ impl Automaton {
     fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
         let mut at = 0;
         while at < text.len() {
-            let Some(m) = self.leftmost(caches, &Input::new(text).range(at..)) else {
+            let Some((start, end, first)) = self.leftmost(text.as_bytes(), at) else {
                 break;
             };
-            let start = m.start();
-            let first = m.pattern().as_usize();
-            let mut found = (self.rules[first].validate)(text, m.range()).map(|span| (first, span));
+            let mut found =
+                (self.rules[first].validate)(text, start..end).map(|span| (first, span));
             if found.is_none() {
                 found = self.try_others(caches, text, start, first);
             }
@@ -157,10 +154,8 @@ impl Automaton {
                 None => {
                     let b = text.as_bytes();
                     at = if start > 0 && b[start - 1].is_ascii_alphanumeric() {
-                        // Inside a word (base64, hex, a long id): every rule wants a value to
-                        // start on a word boundary, and an email would have matched from the
-                        // word's start, so nothing can start before the word ends. Skipping it
-                        // keeps long tokens linear.
+                        // Inside a word (base64, hex, a long id): nothing can start before the
+                        // word ends (see the module notes). Skipping it keeps long tokens linear.
                         start
                             + b[start..]
                                 .iter()
@@ -178,14 +173,48 @@ impl Automaton {
         }
     }
 
-    /// The leftmost candidate: the lazy DFA, or the meta regex where that errs.
-    fn leftmost(&self, caches: &mut Caches, input: &Input<'_>) -> Option<Match> {
-        if let (Some(re), Some(cache)) = (&self.fast, caches.fast.as_mut())
-            && let Ok(m) = re.try_search(cache, input)
-        {
-            return m;
+    /// The leftmost candidate at or after `at`: (start, end, rule). Tries `at` itself, then
+    /// only the bytes where a hit can start (see the module notes).
+    fn leftmost(&self, b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
+        if let Some(m) = self.anchored(b, at) {
+            return Some(m);
         }
-        self.all.search_with(&mut caches.all, input)
+        let mut prev_word = b[at].is_ascii_alphanumeric();
+        for (p, &c) in b.iter().enumerate().skip(at + 1) {
+            let word = c.is_ascii_alphanumeric();
+            let tried = self.starts[usize::from(c)] && !(word && prev_word);
+            prev_word = word;
+            if tried && let Some(m) = self.anchored(b, p) {
+                return Some(m);
+            }
+        }
+        None
+    }
+
+    /// The leftmost-first match of the patterns anchored at `p`: (start, end, rule).
+    fn anchored(&self, b: &[u8], p: usize) -> Option<(usize, usize, usize)> {
+        let dfa = &self.dfa;
+        if !self.starts[usize::from(*b.get(p)?)] {
+            return None;
+        }
+        let mut sid = self.start;
+        let mut last = None;
+        for (i, &c) in b.iter().enumerate().skip(p) {
+            sid = dfa.next_state(sid, c);
+            if dfa.is_special_state(sid) {
+                if dfa.is_match_state(sid) {
+                    // Matches are reported one byte late: this one ends before `c`.
+                    last = Some((p, i, dfa.match_pattern(sid, 0).as_usize()));
+                } else if dfa.is_dead_state(sid) {
+                    return last;
+                }
+            }
+        }
+        sid = dfa.next_eoi_state(sid);
+        if dfa.is_match_state(sid) {
+            last = Some((p, b.len(), dfa.match_pattern(sid, 0).as_usize()));
+        }
+        last
     }
 
     fn try_others(
