@@ -20,20 +20,19 @@
 //! pattern can start with therefore gives exactly the hits the unanchored search gave.
 //!
 //! Two patterns run through whole words before they fail: the email's local part and the
-//! `prefix_` of a secret name. A text with no `@` cannot hold an email, and one with none of
-//! the secret names' literals cannot hold a secret-named value, so each text is scanned with
+//! `prefix_` of a secret name. A text with no `@` cannot hold an email, and one with no `=`
+//! and no quoted key holding a secret name's literal cannot hold a secret-named value, so each text is scanned with
 //! the DFA built without the patterns it cannot match (a pattern that matches nowhere in a
 //! text changes no leftmost-first result in it). Most header objects need neither.
 
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
 use regex_automata::dfa::{Automaton as _, StartKind, dense};
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
-use super::detect::{Detector, Hit, Rule, rules, secret_name_literals};
+use super::detect::{Detector, Hit, Rule, may_hold_secret, rules};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries and the DFAs stay small.
@@ -162,8 +161,6 @@ pub(crate) struct Automaton {
     variants: [Anchor; 4],
     /// Each rule alone: the other rules that match where a candidate failed.
     each: Vec<Anchor>,
-    /// The secret names' literals.
-    secret_names: AhoCorasick,
     rules: Vec<Rule>,
 }
 
@@ -187,14 +184,9 @@ impl Automaton {
         let each = (0..rules.len())
             .map(|i| Anchor::build(&rules, |r| std::ptr::eq(r, &rules[i])))
             .collect();
-        let secret_names = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(secret_name_literals())
-            .expect("secret name literals build");
         Automaton {
             variants,
             each,
-            secret_names,
             rules,
         }
     }
@@ -206,7 +198,7 @@ impl Automaton {
         if b.contains(&b'@') {
             bits |= EMAIL;
         }
-        if self.secret_names.is_match(b) {
+        if may_hold_secret(b) {
             bits |= SECRET;
         }
         let anchor = &self.variants[bits];
@@ -321,7 +313,13 @@ mod tests {
     /// fail validation and sit next to each other.
     #[test]
     fn the_anchored_scan_finds_what_an_unanchored_search_finds() {
-        const PIECES: [&str; 44] = [
+        const PIECES: [&str; 50] = [
+            "\"password\":\"",
+            "\"X-Api-Key\" : \"",
+            "\"note\":\"",
+            "\":",
+            "?csrf_token=",
+            "\"Card_Number\"",
             "a",
             "Z",
             "x",

@@ -44,10 +44,52 @@ fn names() -> String {
     format!(r"(?:[A-Za-z0-9]+[_\-])?(?i:{})", forms.join("|"))
 }
 
-/// Literals one of which every secret name contains (compare without case).
-pub(crate) fn name_literals() -> impl Iterator<Item = &'static str> {
-    NAME_FORMS.iter().map(|(_, l)| *l)
+/// False only when no secret pattern can match anywhere in `b`, so the scan may leave them
+/// out: the query form needs a `=`, and the JSON form a quoted key followed by `:` that holds
+/// one of the names' literals (every name starts with its literal, and a key holds no `"`).
+pub(crate) fn may_hold_secret(b: &[u8]) -> bool {
+    if b.contains(&b'=') {
+        return true;
+    }
+    let mut open: Option<usize> = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'"' {
+            continue;
+        }
+        if let Some(o) = open {
+            let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
+            if colon && holds_literal(&b[o + 1..i]) {
+                return true;
+            }
+        }
+        open = Some(i);
+    }
+    false
 }
+
+/// True when `key` holds one of the names' literals, compared without case.
+fn holds_literal(key: &[u8]) -> bool {
+    (0..key.len()).any(|j| {
+        FIRST_LETTERS[usize::from(key[j])]
+            && NAME_FORMS.iter().any(|(_, lit)| {
+                key.len() - j >= lit.len()
+                    && key[j..j + lit.len()].eq_ignore_ascii_case(lit.as_bytes())
+            })
+    })
+}
+
+/// The first letters of the names' literals, in both cases.
+const FIRST_LETTERS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < NAME_FORMS.len() {
+        let b = NAME_FORMS[i].1.as_bytes()[0];
+        t[b as usize] = true;
+        t[b.to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 pub(super) fn rules() -> Vec<Rule> {
     vec![
