@@ -10,6 +10,7 @@
 mod automaton;
 pub mod detect;
 pub mod key;
+mod memo;
 pub mod pseudonym;
 
 pub use detect::{

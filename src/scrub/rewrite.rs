@@ -104,9 +104,9 @@ impl Rewriter {
             o.push_str(&original[last..start]);
             let p = self.ps.detected(h.detector, v);
             if map.is_some() && (url || original[start..end].contains('%')) {
-                percent_encode_into(&p, original[start..end].contains("%40"), o);
+                percent_encode_into(p, original[start..end].contains("%40"), o);
             } else {
-                o.push_str(&p);
+                o.push_str(p);
             }
             last = end;
             counts[h.detector as usize] += 1;
@@ -117,12 +117,21 @@ impl Rewriter {
         Some(o)
     }
 
-    /// A whole value's pseudonym, unless the value is allowed.
-    pub fn whole(&mut self, v: &str) -> String {
+    /// Appends a whole value's pseudonym, or the value when it is allowed.
+    pub fn whole_into(&mut self, v: &str, out: &mut String) {
         if self.allow.contains(v) {
-            v.to_string()
+            out.push_str(v);
         } else {
-            self.ps.whole(v)
+            out.push_str(self.ps.whole(v));
+        }
+    }
+
+    /// Replaces `v` by its whole-value pseudonym, in its own buffer (unless it is allowed).
+    pub fn hash_in_place(&mut self, v: &mut String) {
+        if !self.allow.contains(v.as_str()) {
+            let p = self.ps.whole(v);
+            v.clear();
+            v.push_str(p);
         }
     }
 
@@ -261,32 +270,39 @@ impl Rewriter {
     /// The pseudonym of a header value the policy hashes: credentials keep their scheme word,
     /// cookies keep their names.
     fn hash_header(&mut self, lower: &str, v: &str) -> String {
+        let mut out = String::with_capacity(v.len().min(64) + 24);
         match lower {
             "authorization" | "proxy-authorization" => match v.split_once(' ') {
                 Some((scheme, cred)) => {
                     let cred = cred.trim();
-                    let p = if self.allow.contains(cred) {
-                        cred.to_string()
+                    out.push_str(scheme);
+                    out.push(' ');
+                    if self.allow.contains(cred) {
+                        out.push_str(cred);
                     } else {
-                        self.ps.detected(Detector::Credential, cred)
-                    };
-                    format!("{scheme} {p}")
-                }
-                None => self.whole(v),
-            },
-            "cookie" | "set-cookie" => v
-                .split(';')
-                .enumerate()
-                .map(|(i, part)| match part.split_once('=') {
-                    Some((k, val)) if lower == "cookie" || i == 0 => {
-                        format!("{k}={}", self.whole(val.trim()))
+                        out.push_str(self.ps.detected(Detector::Credential, cred));
                     }
-                    _ => part.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(";"),
-            _ => self.whole(v),
+                }
+                None => self.whole_into(v, &mut out),
+            },
+            "cookie" | "set-cookie" => {
+                for (i, part) in v.split(';').enumerate() {
+                    if i > 0 {
+                        out.push(';');
+                    }
+                    match part.split_once('=') {
+                        Some((k, val)) if lower == "cookie" || i == 0 => {
+                            out.push_str(k);
+                            out.push('=');
+                            self.whole_into(val.trim(), &mut out);
+                        }
+                        _ => out.push_str(part),
+                    }
+                }
+            }
+            _ => self.whole_into(v, &mut out),
         }
+        out
     }
 
     /// Rewrites a request body. JSON with escape sequences is walked as JSON (decoded, each
@@ -333,7 +349,7 @@ impl Rewriter {
     fn json(&mut self, v: &mut Value, secret: bool, set: DetectorSet, counts: &mut Counts) -> bool {
         match v {
             Value::String(s) if secret && set.contains(Detector::Secret) && !s.is_empty() => {
-                *s = self.ps.detected(Detector::Secret, s);
+                *s = self.ps.detected(Detector::Secret, s).to_owned();
                 counts[Detector::Secret as usize] += 1;
                 true
             }

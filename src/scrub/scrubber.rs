@@ -224,7 +224,7 @@ fn text_value(
             }
         }
         Action::Hash => {
-            *s = rw.whole(s);
+            rw.hash_in_place(s);
             *hashed += 1;
         }
         Action::Mask => {
@@ -299,7 +299,7 @@ impl RecordTransform for Scrubber {
                 }
             }
             Action::Hash => {
-                r.path = rw.whole(&r.path);
+                rw.hash_in_place(&mut r.path);
                 hashed[0] += 1;
             }
             Action::Mask => {
@@ -340,7 +340,9 @@ impl RecordTransform for Scrubber {
                     }
                 }
                 Action::Hash => {
-                    *b = rw.whole(&String::from_utf8_lossy(b)).into_bytes();
+                    let mut out = String::new();
+                    rw.whole_into(&String::from_utf8_lossy(b), &mut out);
+                    *b = out.into_bytes();
                     hashed[3] += 1;
                 }
                 Action::Mask => {
