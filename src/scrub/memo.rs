@@ -6,9 +6,9 @@
 //! A value found in the older generation is copied into the recent one.
 //!
 //! Keys and pseudonyms live side by side in one string per generation, and the probe table
-//! holds one `u64` per slot (part of the hash and the entry's index): a lookup hashes the
-//! value once, reads one slot and compares one run of bytes; an insert allocates nothing
-//! once the generation's buffers have grown. Memory per generation is bounded in entries and
+//! holds one `u64` per slot (part of the hash, where the entry sits and its lengths): a lookup
+//! hashes the value once, reads one slot and compares one run of bytes; an insert allocates
+//! nothing once the generation's buffers have grown. Memory per generation is bounded in entries and
 //! in bytes ([`GEN_BYTES`]); entries longer than [`MAX_ENTRY`] are not kept.
 
 /// Entries per generation (two generations: the same 16k entries as the old clear-when-full
@@ -19,87 +19,96 @@ const GEN_SLOTS: usize = GEN_ENTRIES * 2;
 /// Bytes of keys and pseudonyms per generation.
 const GEN_BYTES: usize = 1 << 20;
 /// The longest key plus pseudonym kept (a hashed body can be large and is rarely repeated).
-const MAX_ENTRY: usize = 4096;
+const MAX_ENTRY: usize = (1 << LEN_BITS) - 1;
 
-/// Where a memoized pseudonym sits: generation and entry.
+/// Where a memoized pseudonym sits: generation and slot.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Found(usize, usize);
 
+/// Bits of a slot: 20 of hash, 20 of offset into `text` (below [`GEN_BYTES`]), 12 of key
+/// length and 12 of pseudonym length (their sum is at most [`MAX_ENTRY`]).
+const OFFSET_BITS: u32 = 20;
+const LEN_BITS: u32 = 12;
+const TAG_SHIFT: u32 = OFFSET_BITS + 2 * LEN_BITS;
+const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
+const _: () = assert!(GEN_BYTES <= 1 << OFFSET_BITS);
+
 #[derive(Default)]
 struct Gen {
-    /// `(hash >> 32) << 32 | (entry + 1)`; 0 is empty. Empty (no allocation) until the first
-    /// insert, so the memos of entity kinds a log never has cost nothing.
+    /// One entry each: its place in `text` and part of its hash, so a hit reads one slot and
+    /// one run of bytes; 0 is empty (an entry's key is never empty, so its slot is not 0).
+    /// Empty (no allocation) until the first insert: the memos of entity kinds a log never
+    /// has cost nothing.
     slots: Vec<u64>,
-    /// Per entry: where its key ends (its pseudonym starts) and where its pseudonym ends in
-    /// `text`; its key starts where the previous entry ends.
-    ends: Vec<(u32, u32)>,
+    entries: usize,
+    /// Each entry's key, then its pseudonym.
     text: String,
 }
 
+fn tag(h: u64) -> u64 {
+    h >> TAG_SHIFT
+}
+
 impl Gen {
-    fn start(&self, e: usize) -> usize {
-        if e == 0 {
-            0
-        } else {
-            self.ends[e - 1].1 as usize
-        }
+    /// The key and pseudonym spans of a slot.
+    fn spans(s: u64) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let at = (s & ((1 << OFFSET_BITS) - 1)) as usize;
+        let k = ((s >> OFFSET_BITS) & LEN_MASK) as usize;
+        let v = ((s >> (OFFSET_BITS + LEN_BITS)) & LEN_MASK) as usize;
+        (at..at + k, at + k..at + k + v)
     }
 
-    fn key(&self, e: usize) -> &str {
-        &self.text[self.start(e)..self.ends[e].0 as usize]
+    fn value(&self, slot: usize) -> &str {
+        &self.text[Gen::spans(self.slots[slot]).1]
     }
 
-    fn value(&self, e: usize) -> &str {
-        let (k, v) = self.ends[e];
-        &self.text[k as usize..v as usize]
-    }
-
+    /// The slot of `key`, if it is in.
     fn find(&self, h: u64, key: &str) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
-        let tag = h >> 32;
         let mut i = h as usize & (GEN_SLOTS - 1);
         loop {
             let s = self.slots[i];
             if s == 0 {
                 return None;
             }
-            if s >> 32 == tag {
-                let e = (s & 0xffff_ffff) as usize - 1;
-                if self.key(e) == key {
-                    return Some(e);
-                }
+            if s >> TAG_SHIFT == tag(h) && self.text.as_bytes()[Gen::spans(s).0] == *key.as_bytes()
+            {
+                return Some(i);
             }
             i = (i + 1) & (GEN_SLOTS - 1);
         }
     }
 
     fn has_room(&self, bytes: usize) -> bool {
-        self.ends.len() < GEN_ENTRIES && self.text.len() + bytes <= GEN_BYTES
+        self.entries < GEN_ENTRIES && self.text.len() + bytes <= GEN_BYTES
     }
 
-    /// Adds an entry (the caller checked `has_room` and that `key` is not in).
+    /// Adds an entry (the caller checked `has_room`, that `key` is not in and not empty, and
+    /// that key and pseudonym fit [`MAX_ENTRY`]); gives its slot.
     fn insert(&mut self, h: u64, key: &str, value: &str) -> usize {
         if self.slots.is_empty() {
             self.slots = vec![0; GEN_SLOTS];
         }
-        let e = self.ends.len();
+        let at = self.text.len() as u64;
         self.text.push_str(key);
-        let k = self.text.len();
         self.text.push_str(value);
-        self.ends.push((k as u32, self.text.len() as u32));
+        self.entries += 1;
         let mut i = h as usize & (GEN_SLOTS - 1);
         while self.slots[i] != 0 {
             i = (i + 1) & (GEN_SLOTS - 1);
         }
-        self.slots[i] = ((h >> 32) << 32) | (e as u64 + 1);
-        e
+        self.slots[i] = (tag(h) << TAG_SHIFT)
+            | ((value.len() as u64) << (OFFSET_BITS + LEN_BITS))
+            | ((key.len() as u64) << OFFSET_BITS)
+            | at;
+        i
     }
 
     fn clear(&mut self) {
         self.slots.fill(0);
-        self.ends.clear();
+        self.entries = 0;
         self.text.clear();
     }
 }
@@ -123,8 +132,7 @@ impl Memo {
         // Still in use: carry it into the recent generation, unless that one is full (then
         // the older one is about to be emptied, and the value is found once more first).
         let old = &self.gens[o];
-        let bytes = old.ends[e].1 as usize - old.start(e);
-        if !self.gens[r].has_room(bytes) {
+        if !self.gens[r].has_room(key.len() + old.value(e).len()) {
             return Some(Found(o, e));
         }
         let [a, b] = &mut self.gens;
@@ -136,7 +144,7 @@ impl Memo {
     /// the pair is too long to keep.
     pub fn insert(&mut self, h: u64, key: &str, value: &str) -> Option<Found> {
         let bytes = key.len() + value.len();
-        if bytes > MAX_ENTRY {
+        if bytes > MAX_ENTRY || key.is_empty() {
             return None;
         }
         if !self.gens[self.recent].has_room(bytes) {
@@ -158,12 +166,11 @@ mod tests {
     use super::*;
 
     fn h(s: &str) -> u64 {
-        // Only 8 bits of tag: entries with equal tags and neighbouring slots exercise the
-        // probes and the key comparison.
+        // No tag bits (they sit above bit 44): every probe compares the keys.
         let x = s
             .bytes()
             .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
-        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0xffff_ffff) | ((x & 0xff) << 32)
+        x.wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0xffff_ffff
     }
 
     #[test]
@@ -202,13 +209,15 @@ mod tests {
     #[test]
     fn long_entries_are_not_kept_and_bytes_are_bounded() {
         let mut m = Memo::default();
-        let long = "x".repeat(MAX_ENTRY);
+        let long = "x".repeat(MAX_ENTRY + 1);
         assert!(m.insert(h(&long), &long, "p").is_none());
         let big = "y".repeat(MAX_ENTRY / 2);
         for i in 0..(4 * GEN_BYTES / MAX_ENTRY) {
             let k = format!("{i}{big}");
             m.insert(h(&k), &k, "p").unwrap();
             assert!(m.gens.iter().all(|g| g.text.len() <= GEN_BYTES));
+            let f = m.get(h(&k), &k).expect("just kept");
+            assert_eq!(m.value(f), "p");
         }
     }
 }

@@ -230,7 +230,17 @@ impl Rewriter {
             let new = match action {
                 Action::Keep | Action::Drop => None,
                 Action::Mask => Some(mask(v)),
-                Action::Hash => Some(self.hash_header(&lower, v)),
+                Action::Hash => {
+                    // Straight into `out`: no String per hashed header.
+                    let at = out.len();
+                    self.hash_header_into(&lower, v, &mut out);
+                    if out[at..] != *v {
+                        changed = true;
+                        *per_header.entry(lower).or_default() += 1;
+                    }
+                    last = val.end;
+                    continue;
+                }
                 Action::Detect => self.text(v, set, counts),
             };
             match new {
@@ -271,6 +281,12 @@ impl Rewriter {
     /// cookies keep their names.
     fn hash_header(&mut self, lower: &str, v: &str) -> String {
         let mut out = String::with_capacity(v.len().min(64) + 24);
+        self.hash_header_into(lower, v, &mut out);
+        out
+    }
+
+    /// [`Rewriter::hash_header`], appended to `out`.
+    fn hash_header_into(&mut self, lower: &str, v: &str, out: &mut String) {
         match lower {
             "authorization" | "proxy-authorization" => match v.split_once(' ') {
                 Some((scheme, cred)) => {
@@ -283,7 +299,7 @@ impl Rewriter {
                         out.push_str(self.ps.detected(Detector::Credential, cred));
                     }
                 }
-                None => self.whole_into(v, &mut out),
+                None => self.whole_into(v, out),
             },
             "cookie" | "set-cookie" => {
                 for (i, part) in v.split(';').enumerate() {
@@ -294,15 +310,14 @@ impl Rewriter {
                         Some((k, val)) if lower == "cookie" || i == 0 => {
                             out.push_str(k);
                             out.push('=');
-                            self.whole_into(val.trim(), &mut out);
+                            self.whole_into(val.trim(), out);
                         }
                         _ => out.push_str(part),
                     }
                 }
             }
-            _ => self.whole_into(v, &mut out),
+            _ => self.whole_into(v, out),
         }
-        out
     }
 
     /// Rewrites a request body. JSON with escape sequences is walked as JSON (decoded, each
