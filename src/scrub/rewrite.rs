@@ -3,14 +3,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use regex_automata::meta::Regex;
-
 use serde_json::Value;
 
 use super::automaton;
 use super::detect::{Detector, DetectorSet, Hit, is_secret_name};
 use super::policy::{Action, Policy};
 use super::pseudonym::Pseudonymizer;
+use super::ruled::RuledHeaders;
 
 /// Hits per detector, indexed by `Detector as usize`.
 pub(crate) type Counts = [u64; Detector::ALL.len()];
@@ -146,7 +145,7 @@ impl Rewriter {
         &mut self,
         text: &str,
         policy: &Policy,
-        ruled: Option<&Regex>,
+        ruled: Option<&RuledHeaders>,
         set: DetectorSet,
         counts: &mut Counts,
         per_header: &mut BTreeMap<String, u64>,
@@ -203,7 +202,7 @@ impl Rewriter {
         &mut self,
         text: &str,
         policy: &Policy,
-        re: &Regex,
+        re: &RuledHeaders,
         set: DetectorSet,
         counts: &mut Counts,
         per_header: &mut BTreeMap<String, u64>,
@@ -213,8 +212,8 @@ impl Rewriter {
         let mut changed = false;
         for m in re.find_iter(text) {
             // `m` is `"name"`; the value is the JSON string after the colon (no escapes here).
-            let name = m.start() + 1..m.end() - 1;
-            let Some(val) = string_value_after(text, m.end()) else {
+            let name = m.start + 1..m.end - 1;
+            let Some(val) = string_value_after(text, m.end) else {
                 continue;
             };
             if val.start < last {
@@ -589,7 +588,7 @@ mod tests {
         let mut c = [0; 10];
         let mut per = Default::default();
         let h = r#"{"Authorization":"Bearer abcdefgh12345678","Cookie":"sid=s3cr3t; theme=dark","Accept":"*/*"}"#;
-        let re = Regex::new(r#"(?i)"(?:authorization|cookie)""#).unwrap();
+        let re = RuledHeaders::new(["authorization", "cookie"]).unwrap();
         let out = r
             .headers(h, &p, Some(&re), DetectorSet::ALL, &mut c, &mut per)
             .unwrap();
