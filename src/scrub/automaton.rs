@@ -18,17 +18,22 @@
 //! a hit, and the unanchored search would skip the rest of that word after it failed. Trying
 //! only the scan position itself, the first byte of each word and the non-alphanumeric bytes a
 //! pattern can start with therefore gives exactly the hits the unanchored search gave.
+//!
+//! Two patterns run through whole words before they fail: the email's local part and the
+//! `prefix_` of a secret name. A text with no `@` cannot hold an email, and one with none of
+//! the secret names' literals cannot hold a secret-named value, so each text is scanned with
+//! the DFA built without the patterns it cannot match (a pattern that matches nowhere in a
+//! text changes no leftmost-first result in it). Most header objects need neither.
 
-use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex_automata::dfa::{Automaton as _, StartKind, dense};
-use regex_automata::meta::{Cache, Regex};
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
-use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+use regex_automata::{Anchored, MatchKind};
 
-use super::detect::{Hit, Rule, rules};
+use super::detect::{Detector, Hit, Rule, rules, secret_name_literals};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries and the DFAs stay small.
@@ -38,37 +43,26 @@ fn syntax() -> regex_automata::util::syntax::Config {
         .utf8(false)
 }
 
-/// The compiled rules.
-pub(crate) struct Automaton {
-    /// Every pattern, anchored, leftmost-first: which rule matches at a byte, and how far.
+/// Variant bit: the email pattern is in.
+const EMAIL: usize = 1;
+/// Variant bit: the secret-name patterns are in.
+const SECRET: usize = 2;
+
+/// An anchored, leftmost-first DFA over some of the rules' patterns.
+struct Anchor {
     dfa: dense::DFA<Vec<u32>>,
-    /// The anchored start state (the patterns have no look-around, so there is one).
+    /// The start state (the patterns have no look-around, so there is one).
     start: StateID,
-    /// Bytes some pattern can start with.
+    /// Bytes some of its patterns can start with.
     starts: [bool; 256],
-    /// The same patterns with every match reported: one anchored pass tells which rules can
-    /// match at a failed candidate's start, so only those are searched one by one.
-    any: Regex,
-    each: Vec<Regex>,
-    rules: Vec<Rule>,
+    /// Its pattern ids -> rule indexes.
+    rule: Vec<usize>,
 }
 
-/// The search caches of one thread's fallbacks with the [`Automaton`].
-struct Caches {
-    any: Cache,
-    each: Vec<Cache>,
-}
-
-/// The process-wide automaton, built on first use.
-pub(crate) fn shared() -> &'static Automaton {
-    static SHARED: OnceLock<Automaton> = OnceLock::new();
-    SHARED.get_or_init(Automaton::build)
-}
-
-impl Automaton {
-    fn build() -> Automaton {
-        let rules = rules();
-        let patterns: Vec<&str> = rules.iter().map(|r| r.pattern).collect();
+impl Anchor {
+    fn build(rules: &[Rule], keep: impl Fn(&Rule) -> bool) -> Anchor {
+        let rule: Vec<usize> = (0..rules.len()).filter(|&i| keep(&rules[i])).collect();
+        let patterns: Vec<&str> = rule.iter().map(|&i| rules[i].pattern).collect();
         // The patterns are constants of this crate: failing to compile them is a bug.
         let dfa = dense::Builder::new()
             .syntax(syntax())
@@ -86,61 +80,145 @@ impl Automaton {
         for (b, s) in starts.iter_mut().enumerate() {
             *s = !dfa.is_dead_state(dfa.next_state(start, b as u8));
         }
-        let any = Regex::builder()
-            .syntax(syntax())
-            .configure(Regex::config().match_kind(MatchKind::All))
-            .build_many(&patterns)
-            .expect("detector patterns compile");
-        let each = patterns
-            .iter()
-            .map(|p| {
-                Regex::builder()
-                    .syntax(syntax())
-                    .build(p)
-                    .expect("detector pattern compiles")
-            })
-            .collect();
-        Automaton {
+        Anchor {
             dfa,
             start,
             starts,
-            any,
-            each,
-            rules,
+            rule,
         }
     }
 
-    fn caches(&self) -> Caches {
-        Caches {
-            any: self.any.create_cache(),
-            each: self.each.iter().map(Regex::create_cache).collect(),
+    /// The leftmost-first match anchored at `p`: (end, rule index).
+    fn at(&self, b: &[u8], p: usize) -> Option<(usize, usize)> {
+        let dfa = &self.dfa;
+        if !self.starts[usize::from(*b.get(p)?)] {
+            return None;
+        }
+        let mut sid = self.start;
+        let mut last = None;
+        for (i, &c) in b.iter().enumerate().skip(p) {
+            sid = dfa.next_state(sid, c);
+            if dfa.is_special_state(sid) {
+                if dfa.is_match_state(sid) {
+                    // Matches are reported one byte late: this one ends before `c`.
+                    last = Some((i, dfa.match_pattern(sid, 0).as_usize()));
+                } else if dfa.is_dead_state(sid) {
+                    break;
+                }
+            }
+        }
+        if !dfa.is_dead_state(sid) {
+            sid = dfa.next_eoi_state(sid);
+            if dfa.is_match_state(sid) {
+                last = Some((b.len(), dfa.match_pattern(sid, 0).as_usize()));
+            }
+        }
+        last.map(|(end, pid)| (end, self.rule[pid]))
+    }
+
+    /// The leftmost match at or after `at`: (start, end, rule index). Tries `at` itself, then
+    /// only the bytes where a hit can start (see the module notes).
+    fn leftmost(&self, b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
+        if let Some((end, rule)) = self.at(b, at) {
+            return Some((at, end, rule));
+        }
+        let mut p = at;
+        // Past the rest of a word the scan position is in.
+        if b.get(p)?.is_ascii_alphanumeric() {
+            p += 1;
+            while p < b.len() && b[p].is_ascii_alphanumeric() {
+                p += 1;
+            }
+        } else {
+            p += 1;
+        }
+        while p < b.len() {
+            let c = b[p];
+            if c.is_ascii_alphanumeric() {
+                // A word start: tried, then the rest of the word is not.
+                if let Some((end, rule)) = self.at(b, p) {
+                    return Some((p, end, rule));
+                }
+                p += 1;
+                while p < b.len() && b[p].is_ascii_alphanumeric() {
+                    p += 1;
+                }
+            } else {
+                if self.starts[usize::from(c)]
+                    && let Some((end, rule)) = self.at(b, p)
+                {
+                    return Some((p, end, rule));
+                }
+                p += 1;
+            }
+        }
+        None
+    }
+}
+
+/// The compiled rules.
+pub(crate) struct Automaton {
+    /// All the rules, by variant bits ([`EMAIL`], [`SECRET`]): index 3 has every pattern.
+    variants: [Anchor; 4],
+    /// Each rule alone: the other rules that match where a candidate failed.
+    each: Vec<Anchor>,
+    /// The secret names' literals.
+    secret_names: AhoCorasick,
+    rules: Vec<Rule>,
+}
+
+/// The process-wide automaton, built on first use.
+pub(crate) fn shared() -> &'static Automaton {
+    static SHARED: OnceLock<Automaton> = OnceLock::new();
+    SHARED.get_or_init(Automaton::build)
+}
+
+impl Automaton {
+    fn build() -> Automaton {
+        let rules = rules();
+        let variant = |bits: usize| {
+            Anchor::build(&rules, |r| match r.detector {
+                Detector::Email => bits & EMAIL != 0,
+                Detector::Secret => bits & SECRET != 0,
+                _ => true,
+            })
+        };
+        let variants = [variant(0), variant(1), variant(2), variant(3)];
+        let each = (0..rules.len())
+            .map(|i| Anchor::build(&rules, |r| std::ptr::eq(r, &rules[i])))
+            .collect();
+        let secret_names = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(secret_name_literals())
+            .expect("secret name literals build");
+        Automaton {
+            variants,
+            each,
+            secret_names,
+            rules,
         }
     }
 
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
-        // One set of fallback caches per thread, taken without a lock (the regexes' own pools
-        // lock for every thread but the first): scrubbing lanes never contend.
-        thread_local! {
-            static CACHES: RefCell<Option<Caches>> = const { RefCell::new(None) };
+        let b = text.as_bytes();
+        let mut bits = 0;
+        if b.contains(&b'@') {
+            bits |= EMAIL;
         }
-        CACHES.with(|c| {
-            let mut c = c.borrow_mut();
-            let caches = c.get_or_insert_with(|| self.caches());
-            self.scan_with(caches, text, hits);
-        });
-    }
-
-    fn scan_with(&self, caches: &mut Caches, text: &str, hits: &mut Vec<Hit>) {
+        if self.secret_names.is_match(b) {
+            bits |= SECRET;
+        }
+        let anchor = &self.variants[bits];
         let mut at = 0;
         while at < text.len() {
-            let Some((start, end, first)) = self.leftmost(text.as_bytes(), at) else {
+            let Some((start, end, first)) = anchor.leftmost(b, at) else {
                 break;
             };
             let mut found =
                 (self.rules[first].validate)(text, start..end).map(|span| (first, span));
             if found.is_none() {
-                found = self.try_others(caches, text, start, first);
+                found = self.try_others(text, start, first);
             }
             match found {
                 Some((rule, span)) => {
@@ -152,7 +230,6 @@ impl Automaton {
                     at = span.end.max(start + 1);
                 }
                 None => {
-                    let b = text.as_bytes();
                     at = if start > 0 && b[start - 1].is_ascii_alphanumeric() {
                         // Inside a word (base64, hex, a long id): nothing can start before the
                         // word ends (see the module notes). Skipping it keeps long tokens linear.
@@ -173,70 +250,21 @@ impl Automaton {
         }
     }
 
-    /// The leftmost candidate at or after `at`: (start, end, rule). Tries `at` itself, then
-    /// only the bytes where a hit can start (see the module notes).
-    fn leftmost(&self, b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
-        if let Some(m) = self.anchored(b, at) {
-            return Some(m);
-        }
-        let mut prev_word = b[at].is_ascii_alphanumeric();
-        for (p, &c) in b.iter().enumerate().skip(at + 1) {
-            let word = c.is_ascii_alphanumeric();
-            let tried = self.starts[usize::from(c)] && !(word && prev_word);
-            prev_word = word;
-            if tried && let Some(m) = self.anchored(b, p) {
-                return Some(m);
-            }
-        }
-        None
-    }
-
-    /// The leftmost-first match of the patterns anchored at `p`: (start, end, rule).
-    fn anchored(&self, b: &[u8], p: usize) -> Option<(usize, usize, usize)> {
-        let dfa = &self.dfa;
-        if !self.starts[usize::from(*b.get(p)?)] {
-            return None;
-        }
-        let mut sid = self.start;
-        let mut last = None;
-        for (i, &c) in b.iter().enumerate().skip(p) {
-            sid = dfa.next_state(sid, c);
-            if dfa.is_special_state(sid) {
-                if dfa.is_match_state(sid) {
-                    // Matches are reported one byte late: this one ends before `c`.
-                    last = Some((p, i, dfa.match_pattern(sid, 0).as_usize()));
-                } else if dfa.is_dead_state(sid) {
-                    return last;
-                }
-            }
-        }
-        sid = dfa.next_eoi_state(sid);
-        if dfa.is_match_state(sid) {
-            last = Some((p, b.len(), dfa.match_pattern(sid, 0).as_usize()));
-        }
-        last
-    }
-
+    /// The first rule after `skip` in rule order that matches at `start` and validates: a
+    /// failed candidate may still be another kind of value (a Luhn-invalid card, a phone).
     fn try_others(
         &self,
-        caches: &mut Caches,
         text: &str,
         start: usize,
         skip: usize,
     ) -> Option<(usize, std::ops::Range<usize>)> {
-        let at = Input::new(text).range(start..).anchored(Anchored::Yes);
-        // Most failed candidates (a timestamp, an order number) start no other rule: one
-        // anchored pass over all the patterns rules them out instead of one search per rule.
-        let mut set = PatternSet::new(self.each.len());
-        self.any
-            .which_overlapping_matches_with(&mut caches.any, &at, &mut set);
-        set.iter().find_map(|pid| {
-            let i = pid.as_usize();
+        let b = text.as_bytes();
+        self.each.iter().enumerate().find_map(|(i, one)| {
             if i == skip {
                 return None;
             }
-            let m = self.each[i].search_with(&mut caches.each[i], &at)?;
-            (self.rules[i].validate)(text, m.range()).map(|span| (i, span))
+            let (end, _) = one.at(b, start)?;
+            (self.rules[i].validate)(text, start..end).map(|span| (i, span))
         })
     }
 }

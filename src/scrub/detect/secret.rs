@@ -8,9 +8,46 @@ use std::ops::Range;
 
 use super::{Detector, Rule};
 
+/// The secret names, each with the literal it starts with (matched without case): a text
+/// holding none of the literals cannot hold a secret-named value, so the scan leaves these
+/// patterns out for it (see `automaton`). A test keeps every literal a plain prefix.
+const NAME_FORMS: [(&str, &str); 23] = [
+    ("password", "pass"),
+    ("passwd", "pass"),
+    ("pwd", "pwd"),
+    ("passcode", "pass"),
+    ("secret", "secret"),
+    ("token", "token"),
+    (r"api[_\-]?key", "api"),
+    (r"access[_\-]?key", "access"),
+    (r"private[_\-]?key", "private"),
+    (r"session[_\-]?id", "session"),
+    ("sessionid", "session"),
+    ("signature", "signature"),
+    ("otp", "otp"),
+    ("pin", "pin"),
+    ("cvv", "cvv"),
+    ("cvc", "cvc"),
+    ("ssn", "ssn"),
+    ("iban", "iban"),
+    ("acct", "acct"),
+    ("account", "account"),
+    (r"account[_\-]?(?:number|no|id)", "account"),
+    (r"routing[_\-]?(?:number|no)?", "routing"),
+    (r"card[_\-]?number", "card"),
+];
+
 /// Parameter names whose value is a secret, with an optional `prefix_` (`csrf_token`,
 /// `x-api-key`).
-const NAMES: &str = r"(?:[A-Za-z0-9]+[_\-])?(?i:password|passwd|pwd|passcode|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|session[_\-]?id|sessionid|signature|otp|pin|cvv|cvc|ssn|iban|acct|account|account[_\-]?(?:number|no|id)|routing[_\-]?(?:number|no)?|card[_\-]?number)";
+fn names() -> String {
+    let forms: Vec<&str> = NAME_FORMS.iter().map(|(f, _)| *f).collect();
+    format!(r"(?:[A-Za-z0-9]+[_\-])?(?i:{})", forms.join("|"))
+}
+
+/// Literals one of which every secret name contains (compare without case).
+pub(crate) fn name_literals() -> impl Iterator<Item = &'static str> {
+    NAME_FORMS.iter().map(|(_, l)| *l)
+}
 
 pub(super) fn rules() -> Vec<Rule> {
     vec![
@@ -30,11 +67,11 @@ pub(super) fn rules() -> Vec<Rule> {
 // Patterns are built once (the automaton is built once per process), so leaking the two
 // strings is bounded.
 fn const_format_query() -> &'static str {
-    Box::leak(format!(r"{NAMES}=[^&\s#;,/?]+").into_boxed_str())
+    Box::leak(format!(r"{}=[^&\s#;,/?]+", names()).into_boxed_str())
 }
 
 fn const_format_json() -> &'static str {
-    Box::leak(format!(r#""{NAMES}"[ ]*:[ ]*"[^"\\]+""#).into_boxed_str())
+    Box::leak(format!(r#""{}"[ ]*:[ ]*"[^"\\]+""#, names()).into_boxed_str())
 }
 
 fn name_starts_clean(text: &str, start: usize) -> bool {
@@ -66,13 +103,28 @@ fn validate_json(text: &str, span: Range<usize>) -> Option<Range<usize>> {
 pub(crate) fn is_secret_name(name: &str) -> bool {
     static RE: std::sync::OnceLock<regex_automata::meta::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        regex_automata::meta::Regex::new(&format!("^{NAMES}$")).expect("secret names compile")
+        regex_automata::meta::Regex::new(&format!("^{}$", names())).expect("secret names compile")
     })
     .is_match(name)
 }
 
 #[cfg(test)]
 mod tests {
+    /// Every name form starts with its literal, outside any group or repetition, so every
+    /// match of the names holds one of the literals.
+    #[test]
+    fn every_name_starts_with_its_literal() {
+        for (form, lit) in super::NAME_FORMS {
+            assert!(form.starts_with(lit), "{form} / {lit}");
+            let rest = &form[lit.len()..];
+            assert!(
+                !rest.starts_with(['?', '*', '{', '|', '+']),
+                "{form}: the literal must not be optional"
+            );
+            assert!(lit.bytes().all(|b| b.is_ascii_lowercase()), "{lit}");
+        }
+    }
+
     #[test]
     fn fixture() {
         super::super::check_fixture(
