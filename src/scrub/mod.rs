@@ -10,6 +10,7 @@
 mod automaton;
 pub mod detect;
 pub mod key;
+mod memo;
 pub mod pseudonym;
 
 pub use detect::{
@@ -20,6 +21,7 @@ pub use pseudonym::Pseudonymizer;
 pub mod policy;
 pub mod report;
 mod rewrite;
+mod ruled;
 mod scrubber;
 
 pub use policy::{Action, DEFAULT_POLICY, Policy, PolicyError};

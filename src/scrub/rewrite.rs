@@ -3,14 +3,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use regex_automata::meta::Regex;
-
 use serde_json::Value;
 
 use super::automaton;
 use super::detect::{Detector, DetectorSet, Hit, is_secret_name};
 use super::policy::{Action, Policy};
 use super::pseudonym::Pseudonymizer;
+use super::ruled::RuledHeaders;
 
 /// Hits per detector, indexed by `Detector as usize`.
 pub(crate) type Counts = [u64; Detector::ALL.len()];
@@ -104,9 +103,9 @@ impl Rewriter {
             o.push_str(&original[last..start]);
             let p = self.ps.detected(h.detector, v);
             if map.is_some() && (url || original[start..end].contains('%')) {
-                percent_encode_into(&p, original[start..end].contains("%40"), o);
+                percent_encode_into(p, original[start..end].contains("%40"), o);
             } else {
-                o.push_str(&p);
+                o.push_str(p);
             }
             last = end;
             counts[h.detector as usize] += 1;
@@ -117,12 +116,21 @@ impl Rewriter {
         Some(o)
     }
 
-    /// A whole value's pseudonym, unless the value is allowed.
-    pub fn whole(&mut self, v: &str) -> String {
+    /// Appends a whole value's pseudonym, or the value when it is allowed.
+    pub fn whole_into(&mut self, v: &str, out: &mut String) {
         if self.allow.contains(v) {
-            v.to_string()
+            out.push_str(v);
         } else {
-            self.ps.whole(v)
+            out.push_str(self.ps.whole(v));
+        }
+    }
+
+    /// Replaces `v` by its whole-value pseudonym, in its own buffer (unless it is allowed).
+    pub fn hash_in_place(&mut self, v: &mut String) {
+        if !self.allow.contains(v.as_str()) {
+            let p = self.ps.whole(v);
+            v.clear();
+            v.push_str(p);
         }
     }
 
@@ -137,7 +145,7 @@ impl Rewriter {
         &mut self,
         text: &str,
         policy: &Policy,
-        ruled: Option<&Regex>,
+        ruled: Option<&RuledHeaders>,
         set: DetectorSet,
         counts: &mut Counts,
         per_header: &mut BTreeMap<String, u64>,
@@ -194,7 +202,7 @@ impl Rewriter {
         &mut self,
         text: &str,
         policy: &Policy,
-        re: &Regex,
+        re: &RuledHeaders,
         set: DetectorSet,
         counts: &mut Counts,
         per_header: &mut BTreeMap<String, u64>,
@@ -204,8 +212,8 @@ impl Rewriter {
         let mut changed = false;
         for m in re.find_iter(text) {
             // `m` is `"name"`; the value is the JSON string after the colon (no escapes here).
-            let name = m.start() + 1..m.end() - 1;
-            let Some(val) = string_value_after(text, m.end()) else {
+            let name = m.start + 1..m.end - 1;
+            let Some(val) = string_value_after(text, m.end) else {
                 continue;
             };
             if val.start < last {
@@ -221,7 +229,17 @@ impl Rewriter {
             let new = match action {
                 Action::Keep | Action::Drop => None,
                 Action::Mask => Some(mask(v)),
-                Action::Hash => Some(self.hash_header(&lower, v)),
+                Action::Hash => {
+                    // Straight into `out`: no String per hashed header.
+                    let at = out.len();
+                    self.hash_header_into(&lower, v, &mut out);
+                    if out[at..] != *v {
+                        changed = true;
+                        *per_header.entry(lower).or_default() += 1;
+                    }
+                    last = val.end;
+                    continue;
+                }
                 Action::Detect => self.text(v, set, counts),
             };
             match new {
@@ -261,31 +279,43 @@ impl Rewriter {
     /// The pseudonym of a header value the policy hashes: credentials keep their scheme word,
     /// cookies keep their names.
     fn hash_header(&mut self, lower: &str, v: &str) -> String {
+        let mut out = String::with_capacity(v.len().min(64) + 24);
+        self.hash_header_into(lower, v, &mut out);
+        out
+    }
+
+    /// [`Rewriter::hash_header`], appended to `out`.
+    fn hash_header_into(&mut self, lower: &str, v: &str, out: &mut String) {
         match lower {
             "authorization" | "proxy-authorization" => match v.split_once(' ') {
                 Some((scheme, cred)) => {
                     let cred = cred.trim();
-                    let p = if self.allow.contains(cred) {
-                        cred.to_string()
+                    out.push_str(scheme);
+                    out.push(' ');
+                    if self.allow.contains(cred) {
+                        out.push_str(cred);
                     } else {
-                        self.ps.detected(Detector::Credential, cred)
-                    };
-                    format!("{scheme} {p}")
-                }
-                None => self.whole(v),
-            },
-            "cookie" | "set-cookie" => v
-                .split(';')
-                .enumerate()
-                .map(|(i, part)| match part.split_once('=') {
-                    Some((k, val)) if lower == "cookie" || i == 0 => {
-                        format!("{k}={}", self.whole(val.trim()))
+                        out.push_str(self.ps.detected(Detector::Credential, cred));
                     }
-                    _ => part.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(";"),
-            _ => self.whole(v),
+                }
+                None => self.whole_into(v, out),
+            },
+            "cookie" | "set-cookie" => {
+                for (i, part) in v.split(';').enumerate() {
+                    if i > 0 {
+                        out.push(';');
+                    }
+                    match part.split_once('=') {
+                        Some((k, val)) if lower == "cookie" || i == 0 => {
+                            out.push_str(k);
+                            out.push('=');
+                            self.whole_into(val.trim(), out);
+                        }
+                        _ => out.push_str(part),
+                    }
+                }
+            }
+            _ => self.whole_into(v, out),
         }
     }
 
@@ -333,7 +363,7 @@ impl Rewriter {
     fn json(&mut self, v: &mut Value, secret: bool, set: DetectorSet, counts: &mut Counts) -> bool {
         match v {
             Value::String(s) if secret && set.contains(Detector::Secret) && !s.is_empty() => {
-                *s = self.ps.detected(Detector::Secret, s);
+                *s = self.ps.detected(Detector::Secret, s).to_owned();
                 counts[Detector::Secret as usize] += 1;
                 true
             }
@@ -558,7 +588,7 @@ mod tests {
         let mut c = [0; 10];
         let mut per = Default::default();
         let h = r#"{"Authorization":"Bearer abcdefgh12345678","Cookie":"sid=s3cr3t; theme=dark","Accept":"*/*"}"#;
-        let re = Regex::new(r#"(?i)"(?:authorization|cookie)""#).unwrap();
+        let re = RuledHeaders::new(["authorization", "cookie"]).unwrap();
         let out = r
             .headers(h, &p, Some(&re), DetectorSet::ALL, &mut c, &mut per)
             .unwrap();

@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use regex_automata::meta::Regex;
-
 use super::detect::{Detector, DetectorSet};
 use super::key::ScrubKey;
 use super::policy::{Action, Policy};
 use super::pseudonym::Pseudonymizer;
 use super::report::ScrubReport;
 use super::rewrite::{Counts, Rewriter, mask};
+use super::ruled::RuledHeaders;
 use crate::trace::{RecordTransform, TraceMeta, TraceRecord};
 
 /// Canonical text columns the scrubber rewrites, in slot order; extra columns follow.
@@ -77,7 +76,7 @@ pub struct Scrubber {
     names: Vec<String>,
     plans: Vec<Plan>,
     keep_extra: Vec<bool>,
-    header_names: Option<Regex>,
+    header_names: Option<RuledHeaders>,
     tally: Tally,
     /// Where workers leave their tallies when they are dropped; the report adds them in.
     merged: Arc<Mutex<Tally>>,
@@ -224,7 +223,7 @@ fn text_value(
             }
         }
         Action::Hash => {
-            *s = rw.whole(s);
+            rw.hash_in_place(s);
             *hashed += 1;
         }
         Action::Mask => {
@@ -266,17 +265,13 @@ impl RecordTransform for Scrubber {
         self.tally = Tally::new(self.names.len());
         // Finds the `"name"` keys of headers with a rule of their own, so header objects are
         // rewritten in place rather than parsed.
-        let ruled: Vec<String> = self
-            .policy
-            .headers
-            .iter()
-            .filter(|(_, a)| **a != self.policy.defaults.header_action)
-            .map(|(h, _)| regex_syntax_escape(h))
-            .collect();
-        self.header_names = (!ruled.is_empty()).then(|| {
-            Regex::new(&format!(r#"(?i)"(?:{})""#, ruled.join("|")))
-                .expect("escaped header names compile")
-        });
+        self.header_names = RuledHeaders::new(
+            self.policy
+                .headers
+                .iter()
+                .filter(|(_, a)| **a != self.policy.defaults.header_action)
+                .map(|(h, _)| h.as_str()),
+        );
         Ok(extra
             .iter()
             .zip(&self.keep_extra)
@@ -299,7 +294,7 @@ impl RecordTransform for Scrubber {
                 }
             }
             Action::Hash => {
-                r.path = rw.whole(&r.path);
+                rw.hash_in_place(&mut r.path);
                 hashed[0] += 1;
             }
             Action::Mask => {
@@ -340,7 +335,9 @@ impl RecordTransform for Scrubber {
                     }
                 }
                 Action::Hash => {
-                    *b = rw.whole(&String::from_utf8_lossy(b)).into_bytes();
+                    let mut out = String::new();
+                    rw.whole_into(&String::from_utf8_lossy(b), &mut out);
+                    *b = out.into_bytes();
                     hashed[3] += 1;
                 }
                 Action::Mask => {
@@ -406,18 +403,6 @@ impl Drop for Scrubber {
             m.add(&self.tally);
         }
     }
-}
-
-/// Escapes regex metacharacters of a header name.
-fn regex_syntax_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

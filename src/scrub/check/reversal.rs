@@ -150,7 +150,7 @@ mod tests {
         for i in 0..20u8 {
             let ip = format!("192.168.7.{i}");
             c.observe("naive_ip", &sha_hex(&ip));
-            c.observe("client_ip", &ps.detected(Detector::Ipv4, &ip));
+            c.observe("client_ip", ps.detected(Detector::Ipv4, &ip));
         }
         let r = c.run(&[(Ipv4Addr::new(192, 168, 7, 0), 24)], &[]);
         assert_eq!(r.targets, 40);

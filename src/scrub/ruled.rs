@@ -1,0 +1,163 @@
+//! Finds the quoted names (`"name"`) of the headers a policy has a rule of its own for, in a
+//! header object's JSON text, so those values are rewritten in place rather than parsed.
+
+use std::ops::Range;
+
+use regex_automata::meta::{FindMatches, Regex};
+
+/// The names of the headers with a rule of their own, matched case-insensitively.
+#[derive(Debug, Clone)]
+pub(crate) struct RuledHeaders {
+    /// Lower-cased, ASCII.
+    names: Vec<String>,
+    /// `(?i)"(?:name|...)"`, for text or names that are not ASCII (or names with a quote):
+    /// Unicode case folding
+    /// matches more than ASCII's (`K`, the Kelvin sign, is a `k`), and the answer must not
+    /// depend on which search ran.
+    re: Regex,
+    ascii_names: bool,
+}
+
+impl RuledHeaders {
+    /// `None` when there are no names.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<RuledHeaders> {
+        let names: Vec<String> = names.into_iter().map(str::to_ascii_lowercase).collect();
+        if names.is_empty() {
+            return None;
+        }
+        let escaped: Vec<String> = names.iter().map(|n| regex_syntax_escape(n)).collect();
+        let re = Regex::new(&format!(r#"(?i)"(?:{})""#, escaped.join("|")))
+            .expect("escaped header names compile");
+        Some(RuledHeaders {
+            ascii_names: names.iter().all(|n| n.is_ascii() && !n.contains('"')),
+            names,
+            re,
+        })
+    }
+
+    /// Every `"name"` in `text`, leftmost first, never overlapping (the regex's matches). A
+    /// byte search on ASCII text: the regex search cost 2 % of scrubbed ingest.
+    pub fn find_iter<'r, 'h>(&'r self, text: &'h str) -> NameMatches<'r, 'h> {
+        if self.ascii_names && text.is_ascii() {
+            NameMatches::Ascii {
+                names: &self.names,
+                text,
+                at: 0,
+            }
+        } else {
+            NameMatches::Regex(self.re.find_iter(text))
+        }
+    }
+}
+
+/// The spans of the quoted names found by [`RuledHeaders::find_iter`].
+pub(crate) enum NameMatches<'r, 'h> {
+    Regex(FindMatches<'r, 'h>),
+    Ascii {
+        names: &'r [String],
+        text: &'h str,
+        at: usize,
+    },
+}
+
+impl Iterator for NameMatches<'_, '_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        match self {
+            NameMatches::Regex(m) => m.next().map(|m| m.range()),
+            NameMatches::Ascii { names, text, at } => {
+                // `str::find` of one ASCII byte runs a word-at-a-time memchr.
+                let quote = |from: usize| text[from..].find('"');
+                let Some(q) = quote(*at) else {
+                    *at = text.len();
+                    return None;
+                };
+                let mut i = *at + q;
+                // No name holds a quote: `"name"` starts at a quote and ends at the next one.
+                while let Some(q) = quote(i + 1) {
+                    let j = i + 1 + q;
+                    let between = &text.as_bytes()[i + 1..j];
+                    if names
+                        .iter()
+                        .any(|n| between.eq_ignore_ascii_case(n.as_bytes()))
+                    {
+                        *at = j + 1;
+                        return Some(i..j + 1);
+                    }
+                    i = j;
+                }
+                *at = text.len();
+                None
+            }
+        }
+    }
+}
+
+/// Escapes regex metacharacters of a header name.
+fn regex_syntax_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(r: &RuledHeaders, text: &str) -> Vec<Range<usize>> {
+        let bytes: Vec<_> = r.find_iter(text).collect();
+        let re: Vec<_> = r.re.find_iter(text).map(|m| m.range()).collect();
+        assert_eq!(bytes, re, "{text}");
+        bytes
+    }
+
+    #[test]
+    fn the_byte_search_finds_what_the_regex_finds() {
+        let r =
+            RuledHeaders::new(["authorization", "Cookie", "x-api-key", "set-cookie", ""]).unwrap();
+        let texts = [
+            r#"{"Authorization":"Bearer x","COOKIE":"a=b","Accept":"*/*"}"#,
+            r#"{"x-note":"\"cookie\"","cookie":"s=1","set-cookie":"t=2"}"#,
+            r#"{"a":"","b":"authorization","x-api-keys":"k","x-api-key":"k"}"#,
+            r#"""""cookie"""#,
+            r#"{"cookie"#,
+            "",
+        ];
+        for t in texts {
+            both(&r, t);
+        }
+        assert_eq!(both(&r, texts[0]).len(), 2);
+        // Not ASCII: the regex answers (the Kelvin sign folds to `k`).
+        let kelvin = "{\"coo\u{212A}ie\":\"a=b\"}";
+        assert_eq!(r.find_iter(kelvin).count(), 1);
+        assert!(RuledHeaders::new([]).is_none());
+        // Random texts of quotes and name letters.
+        let alphabet = b"\"\"\"cookieCOKIE-set:,";
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let len = next() % 24;
+            let t: String = (0..len)
+                .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
+                .collect();
+            found += both(&r, &t).len();
+        }
+        assert!(found > 100, "{found}");
+        // A name with a quote: the regex answers.
+        let q = RuledHeaders::new(["a\"b", "c"]).unwrap();
+        assert!(!q.ascii_names);
+        assert_eq!(q.find_iter(r#"{"a"b":"1","c":"2"}"#).count(), 2);
+    }
+}
