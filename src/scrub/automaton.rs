@@ -195,7 +195,7 @@ impl Automaton {
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
         let b = text.as_bytes();
         let mut bits = 0;
-        if b.contains(&b'@') {
+        if memchr::memchr(b'@', b).is_some() {
             bits |= EMAIL;
         }
         if may_hold_secret(b) {

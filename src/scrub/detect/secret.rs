@@ -5,6 +5,7 @@
 //! not covered (quoted strings only).
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use super::{Detector, Rule};
 
@@ -48,14 +49,11 @@ fn names() -> String {
 /// out: the query form needs a `=`, and the JSON form a quoted key followed by `:` that holds
 /// one of the names' literals (every name starts with its literal, and a key holds no `"`).
 pub(crate) fn may_hold_secret(b: &[u8]) -> bool {
-    if b.contains(&b'=') {
+    if memchr::memchr(b'=', b).is_some() {
         return true;
     }
     let mut open: Option<usize> = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c != b'"' {
-            continue;
-        }
+    for i in memchr::memchr_iter(b'"', b) {
         if let Some(o) = open {
             let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
             if colon && holds_literal(&b[o + 1..i]) {
@@ -69,27 +67,26 @@ pub(crate) fn may_hold_secret(b: &[u8]) -> bool {
 
 /// True when `key` holds one of the names' literals, compared without case.
 fn holds_literal(key: &[u8]) -> bool {
+    // The distinct literals by their first letter (`a` to `z`).
+    static BY_FIRST: OnceLock<Vec<Vec<&'static [u8]>>> = OnceLock::new();
+    let by_first = BY_FIRST.get_or_init(|| {
+        let mut t = vec![Vec::new(); 26];
+        for (_, lit) in NAME_FORMS {
+            let slot: &mut Vec<&[u8]> = &mut t[usize::from(lit.as_bytes()[0] - b'a')];
+            if !slot.contains(&lit.as_bytes()) {
+                slot.push(lit.as_bytes());
+            }
+        }
+        t
+    });
     (0..key.len()).any(|j| {
-        FIRST_LETTERS[usize::from(key[j])]
-            && NAME_FORMS.iter().any(|(_, lit)| {
-                key.len() - j >= lit.len()
-                    && key[j..j + lit.len()].eq_ignore_ascii_case(lit.as_bytes())
+        let c = key[j].to_ascii_lowercase();
+        c.is_ascii_lowercase()
+            && by_first[usize::from(c - b'a')].iter().any(|lit| {
+                key.len() - j >= lit.len() && key[j..j + lit.len()].eq_ignore_ascii_case(lit)
             })
     })
 }
-
-/// The first letters of the names' literals, in both cases.
-const FIRST_LETTERS: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < NAME_FORMS.len() {
-        let b = NAME_FORMS[i].1.as_bytes()[0];
-        t[b as usize] = true;
-        t[b.to_ascii_uppercase() as usize] = true;
-        i += 1;
-    }
-    t
-};
 
 pub(super) fn rules() -> Vec<Rule> {
     vec![
