@@ -21,9 +21,10 @@
 //!
 //! Two patterns run through whole words before they fail: the email's local part and the
 //! `prefix_` of a secret name. A text with no `@` cannot hold an email, and one with no `=`
-//! and no quoted key holding a secret name's literal cannot hold a secret-named value, so each text is scanned with
-//! the DFA built without the patterns it cannot match (a pattern that matches nowhere in a
-//! text changes no leftmost-first result in it). Most header objects need neither.
+//! and no quoted key holding a secret name's literal cannot hold a secret-named value, so
+//! each text is scanned with the DFA built without the patterns it cannot match (a pattern
+//! that matches nowhere in a text changes no leftmost-first result in it). Most header
+//! objects need neither.
 
 use std::sync::OnceLock;
 
@@ -242,8 +243,9 @@ impl Automaton {
         }
     }
 
-    /// The first rule after `skip` in rule order that matches at `start` and validates: a
-    /// failed candidate may still be another kind of value (a Luhn-invalid card, a phone).
+    /// The first rule in rule order, other than `skip`, that matches at `start` and
+    /// validates: a failed candidate may still be another kind of value (a Luhn-invalid card
+    /// is maybe a phone number).
     fn try_others(
         &self,
         text: &str,

@@ -152,6 +152,20 @@ mod tests {
     /// Every name form starts with its literal, outside any group or repetition, so every
     /// match of the names holds one of the literals.
     #[test]
+    fn only_texts_that_may_hold_a_secret_pass_the_precheck() {
+        use super::may_hold_secret as may;
+        assert!(may(b"/login?next=/home"));
+        assert!(may(br#"{"X-Api-Key" : "v"}"#));
+        assert!(may(br#"{"note":"x","CSRF_TOKEN":"v"}"#));
+        // Secret words as values, not keys, cannot make a secret-named value.
+        assert!(!may(
+            br#"{"Content-Type":"application/json","note":"my password"}"#
+        ));
+        assert!(!may(b"plain text with a token in it"));
+        assert!(!may(b""));
+    }
+
+    #[test]
     fn every_name_starts_with_its_literal() {
         for (form, lit) in super::NAME_FORMS {
             assert!(form.starts_with(lit), "{form} / {lit}");
