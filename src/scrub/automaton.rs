@@ -203,9 +203,22 @@ impl Automaton {
             bits |= SECRET;
         }
         let anchor = &self.variants[bits];
+        self.scan_by(text, hits, |at| anchor.leftmost(b, at));
+    }
+
+    /// The scan loop over a leftmost-candidate search (`leftmost(at)` gives start, end and
+    /// rule of the first candidate at or after `at`): validate, fall back to the other rules,
+    /// record the hit or move on.
+    fn scan_by(
+        &self,
+        text: &str,
+        hits: &mut Vec<Hit>,
+        mut leftmost: impl FnMut(usize) -> Option<(usize, usize, usize)>,
+    ) {
+        let b = text.as_bytes();
         let mut at = 0;
         while at < text.len() {
-            let Some((start, end, first)) = anchor.leftmost(b, at) else {
+            let Some((start, end, first)) = leftmost(at) else {
                 break;
             };
             let mut found =
@@ -268,43 +281,14 @@ mod tests {
     use super::super::detect::{Detector, Hit, scan};
     use super::{shared, syntax};
 
-    /// The plain way to scan: one unanchored leftmost-first search over every pattern from
-    /// the scan position, every candidate validated, then the same fallbacks and skips.
+    /// The plain way to scan: the same loop, with one unanchored leftmost-first search over
+    /// every pattern from the scan position as its candidate search.
     fn reference_scan(re: &regex_automata::meta::Regex, text: &str) -> Vec<Hit> {
-        use regex_automata::Input;
-        let a = shared();
-        let (b, mut at, mut hits) = (text.as_bytes(), 0, Vec::new());
-        while at < text.len() {
-            let Some(m) = re.search(&Input::new(text).range(at..)) else {
-                break;
-            };
-            let (start, first) = (m.start(), m.pattern().as_usize());
-            let found = (a.rules[first].validate)(text, m.range())
-                .map(|span| (first, span))
-                .or_else(|| a.try_others(text, start, first));
-            match found {
-                Some((rule, span)) => {
-                    hits.push(Hit {
-                        detector: a.rules[rule].detector,
-                        start: span.start,
-                        end: span.end,
-                    });
-                    at = span.end.max(start + 1);
-                }
-                None if start > 0 && b[start - 1].is_ascii_alphanumeric() => {
-                    at = start
-                        + b[start..]
-                            .iter()
-                            .take_while(|c| c.is_ascii_alphanumeric())
-                            .count()
-                            .max(1);
-                }
-                None => at = start + text[start..].chars().next().map_or(1, char::len_utf8),
-            }
-            while !text.is_char_boundary(at) {
-                at += 1;
-            }
-        }
+        let mut hits = Vec::new();
+        shared().scan_by(text, &mut hits, |at| {
+            let m = re.search(&regex_automata::Input::new(text).range(at..))?;
+            Some((m.start(), m.end(), m.pattern().as_usize()))
+        });
         hits
     }
 

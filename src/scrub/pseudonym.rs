@@ -72,9 +72,10 @@ pub struct Pseudonymizer {
     memo: Vec<Memo>,
     /// foldhash, because SipHash of every looked-up value showed in profiles.
     hasher: foldhash::fast::RandomState,
-    /// Reused buffers: a pseudonym being made, a whole value's, a lower-cased email.
-    buf: String,
-    whole_buf: String,
+    /// Reused buffers for pseudonyms being made, one per nesting level of [`Self::memoized`]
+    /// (a whole value's, a detected value's within it, an email domain's within that).
+    bufs: [String; 3],
+    /// A lower-cased email.
     lower: String,
     hits: Vec<Hit>,
 }
@@ -111,8 +112,7 @@ impl Pseudonymizer {
             key_id,
             memo: (0..=SLOTS).map(|_| Memo::default()).collect(),
             hasher: foldhash::fast::RandomState::default(),
-            buf: String::new(),
-            whole_buf: String::new(),
+            bufs: Default::default(),
             lower: String::new(),
             hits: Vec::new(),
         }
@@ -151,23 +151,37 @@ impl Pseudonymizer {
         out
     }
 
+    /// The pseudonym of `value` from memo `slot`, made by `make` into buffer `buf` when the
+    /// memo does not hold it (and kept there when the memo has no room for it).
+    fn memoized(
+        &mut self,
+        slot: usize,
+        buf: usize,
+        value: &str,
+        make: impl FnOnce(&mut Self, &mut String),
+    ) -> &str {
+        let h = self.hasher.hash_one(value);
+        if let Some(f) = self.memo[slot].get(h, value) {
+            return self.memo[slot].value(f);
+        }
+        let mut out = std::mem::take(&mut self.bufs[buf]);
+        out.clear();
+        make(self, &mut out);
+        let f = self.memo[slot].insert(h, value, &out);
+        self.bufs[buf] = out;
+        match f {
+            Some(f) => self.memo[slot].value(f),
+            None => &self.bufs[buf],
+        }
+    }
+
     /// The pseudonym of `value`, a hit of detector `d`.
     pub fn detected(&mut self, d: Detector, value: &str) -> &str {
         let e = Entity::Detected(d);
-        let h = self.hasher.hash_one(value);
-        if let Some(f) = self.memo[e.slot()].get(h, value) {
-            return self.memo[e.slot()].value(f);
-        }
-        let mut out = std::mem::take(&mut self.buf);
-        out.clear();
-        self.make(d, value, &mut out);
-        finish(e, &mut out);
-        let f = self.memo[e.slot()].insert(h, value, &out);
-        self.buf = out;
-        match f {
-            Some(f) => self.memo[e.slot()].value(f),
-            None => &self.buf,
-        }
+        self.memoized(e.slot(), 1, value, |p, out| {
+            p.make(d, value, out);
+            finish(e, out);
+        })
     }
 
     fn make(&mut self, d: Detector, value: &str, out: &mut String) {
@@ -248,27 +262,12 @@ impl Pseudonymizer {
         push_hex(&local[..5], out);
         out.push_str("@d");
         // Addresses are many, their domains few: the domain's part is remembered.
-        let slot = Entity::EmailDomain.slot();
-        let h = self.hasher.hash_one(domain);
-        let f = match self.memo[slot].get(h, domain) {
-            Some(f) => Some(f),
-            None => {
-                let dom = self.digest(Entity::EmailDomain, domain.as_bytes(), 0);
-                let mut hex = [0u8; 6];
-                hex_into(&dom[..3], &mut hex);
-                let hex = std::str::from_utf8(&hex).expect("hex is ASCII");
-                match self.memo[slot].insert(h, domain, hex) {
-                    Some(f) => Some(f),
-                    None => {
-                        out.push_str(hex);
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(f) = f {
-            out.push_str(self.memo[slot].value(f));
-        }
+        out.push_str(
+            self.memoized(Entity::EmailDomain.slot(), 2, domain, |p, hex| {
+                let dom = p.digest(Entity::EmailDomain, domain.as_bytes(), 0);
+                push_hex(&dom[..3], hex);
+            }),
+        );
         out.push_str(".invalid");
         self.lower = lower;
     }
@@ -344,19 +343,7 @@ impl Pseudonymizer {
             return "";
         }
         // Identifier columns repeat (sessions, addresses): skip the shape tests for them.
-        let h = self.hasher.hash_one(value);
-        if let Some(f) = self.memo[WHOLE_SLOT].get(h, value) {
-            return self.memo[WHOLE_SLOT].value(f);
-        }
-        let mut out = std::mem::take(&mut self.whole_buf);
-        out.clear();
-        self.whole_uncached(value, &mut out);
-        let f = self.memo[WHOLE_SLOT].insert(h, value, &out);
-        self.whole_buf = out;
-        match f {
-            Some(f) => self.memo[WHOLE_SLOT].value(f),
-            None => &self.whole_buf,
-        }
+        self.memoized(WHOLE_SLOT, 0, value, |p, out| p.whole_uncached(value, out))
     }
 
     fn whole_uncached(&mut self, value: &str, out: &mut String) {
