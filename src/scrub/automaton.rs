@@ -17,7 +17,15 @@
 //! candidate starting inside a word (an alphanumeric byte after an alphanumeric byte) is never
 //! a hit, and the unanchored search would skip the rest of that word after it failed. Trying
 //! only the scan position itself, the first byte of each word and the non-alphanumeric bytes a
-//! pattern can start with therefore gives exactly the hits the unanchored search gave.
+//! pattern can start with therefore gives exactly the hits the unanchored search gave. For
+//! the same reason a candidate that fails at the first byte of a word lets the scan skip the
+//! rest of that word: only an email could start inside it, and an email one byte further in
+//! ends where the failed one ended and fails the same checks (its local part is one letter
+//! shorter, nothing else changes). Rewritten values are scanned again, and esr's own email
+//! pseudonyms fail there: this skip saves walking each one once per letter of its word.
+//!
+//! Most tries end before a walk: a table over three bytes' DFA classes says whether a match
+//! can start with them at all, and most words die within three bytes ("Content", `":"`).
 //!
 //! Two patterns run through whole words before they fail: the email's local part and the
 //! `prefix_` of a secret name. A text with no `@` cannot hold an email, and one with no `=`
@@ -55,6 +63,15 @@ struct Anchor {
     start: StateID,
     /// Bytes some of its patterns can start with.
     starts: [bool; 256],
+    /// The DFA's byte classes (bytes no pattern tells apart share one).
+    class: [u8; 256],
+    /// How many classes there are.
+    classes: usize,
+    /// One bit per three classes in a row: set when three bytes of those classes, read from
+    /// the start, can still lead to a match (a match seen or the DFA not dead after them).
+    /// Most words die within three bytes ("Content", "json", `":"`), so most tries end
+    /// here, without a walk.
+    live3: Vec<u64>,
     /// Its pattern ids -> rule indexes.
     rule: Vec<usize>,
 }
@@ -80,20 +97,70 @@ impl Anchor {
         for (b, s) in starts.iter_mut().enumerate() {
             *s = !dfa.is_dead_state(dfa.next_state(start, b as u8));
         }
+        let mut class = [0u8; 256];
+        for (b, c) in class.iter_mut().enumerate() {
+            *c = dfa.byte_classes().get(b as u8);
+        }
+        let classes = usize::from(class.iter().copied().max().unwrap_or(0)) + 1;
+        // One byte of each class stands for all of them: the DFA cannot tell them apart.
+        let mut rep = vec![0u8; classes];
+        for b in (0..=255u8).rev() {
+            rep[usize::from(class[usize::from(b)])] = b;
+        }
+        let mut live3 = vec![0u64; (classes * classes * classes).div_ceil(64)];
+        for (c0, &x) in rep.iter().enumerate() {
+            let s1 = dfa.next_state(start, x);
+            for (c1, &y) in rep.iter().enumerate() {
+                let s2 = dfa.next_state(s1, y);
+                for (c2, &z) in rep.iter().enumerate() {
+                    let s3 = dfa.next_state(s2, z);
+                    let live = [s1, s2, s3].iter().any(|&s| dfa.is_match_state(s))
+                        || !dfa.is_dead_state(s3);
+                    if live {
+                        let i = (c0 * classes + c1) * classes + c2;
+                        live3[i / 64] |= 1 << (i % 64);
+                    }
+                }
+            }
+        }
         Anchor {
             dfa,
             start,
             starts,
+            class,
+            classes,
+            live3,
             rule,
         }
     }
 
+    /// False when no match can start at `p`: three bytes ahead looked up in [`Anchor::live3`]
+    /// (the first byte alone near the end of the text).
+    #[inline]
+    fn may_start(&self, b: &[u8], p: usize) -> bool {
+        match b.get(p..p + 3) {
+            Some(&[x, y, z]) => {
+                let c = |v: u8| usize::from(self.class[usize::from(v)]);
+                let i = (c(x) * self.classes + c(y)) * self.classes + c(z);
+                self.live3[i / 64] >> (i % 64) & 1 == 1
+            }
+            _ => b.get(p).is_some_and(|&x| self.starts[usize::from(x)]),
+        }
+    }
+
     /// The leftmost-first match anchored at `p`: (end, rule index).
+    #[inline]
     fn at(&self, b: &[u8], p: usize) -> Option<(usize, usize)> {
-        let dfa = &self.dfa;
-        if !self.starts[usize::from(*b.get(p)?)] {
+        if !self.may_start(b, p) {
             return None;
         }
+        self.walk(b, p)
+    }
+
+    /// [`Anchor::at`] past its look-up: runs the DFA from `p`.
+    #[inline(never)]
+    fn walk(&self, b: &[u8], p: usize) -> Option<(usize, usize)> {
+        let dfa = &self.dfa;
         let mut sid = self.start;
         let mut last = None;
         for (i, &c) in b.iter().enumerate().skip(p) {
@@ -122,27 +189,19 @@ impl Anchor {
         if let Some((end, rule)) = self.at(b, at) {
             return Some((at, end, rule));
         }
-        let mut p = at;
         // Past the rest of a word the scan position is in.
-        if b.get(p)?.is_ascii_alphanumeric() {
-            p += 1;
-            while p < b.len() && b[p].is_ascii_alphanumeric() {
-                p += 1;
-            }
+        let mut p = if is_word(*b.get(at)?) {
+            word_end(b, at + 1)
         } else {
-            p += 1;
-        }
-        while p < b.len() {
-            let c = b[p];
-            if c.is_ascii_alphanumeric() {
+            at + 1
+        };
+        while let Some(&c) = b.get(p) {
+            if is_word(c) {
                 // A word start: tried, then the rest of the word is not.
                 if let Some((end, rule)) = self.at(b, p) {
                     return Some((p, end, rule));
                 }
-                p += 1;
-                while p < b.len() && b[p].is_ascii_alphanumeric() {
-                    p += 1;
-                }
+                p = word_end(b, p + 1);
             } else {
                 if self.starts[usize::from(c)]
                     && let Some((end, rule)) = self.at(b, p)
@@ -154,6 +213,32 @@ impl Anchor {
         }
         None
     }
+}
+
+/// ASCII letters and digits, by byte: one load where `is_ascii_alphanumeric` is three ranges.
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    t
+};
+
+/// True for an ASCII letter or digit.
+#[inline]
+fn is_word(c: u8) -> bool {
+    WORD[usize::from(c)]
+}
+
+/// The end of the run of letters and digits at or after `p`.
+#[inline]
+fn word_end(b: &[u8], p: usize) -> usize {
+    p + b[p..]
+        .iter()
+        .position(|&c| !is_word(c))
+        .unwrap_or(b.len() - p)
 }
 
 /// The compiled rules.
@@ -203,22 +288,9 @@ impl Automaton {
             bits |= SECRET;
         }
         let anchor = &self.variants[bits];
-        self.scan_by(text, hits, |at| anchor.leftmost(b, at));
-    }
-
-    /// The scan loop over a leftmost-candidate search (`leftmost(at)` gives start, end and
-    /// rule of the first candidate at or after `at`): validate, fall back to the other rules,
-    /// record the hit or move on.
-    fn scan_by(
-        &self,
-        text: &str,
-        hits: &mut Vec<Hit>,
-        mut leftmost: impl FnMut(usize) -> Option<(usize, usize, usize)>,
-    ) {
-        let b = text.as_bytes();
         let mut at = 0;
         while at < text.len() {
-            let Some((start, end, first)) = leftmost(at) else {
+            let Some((start, end, first)) = anchor.leftmost(b, at) else {
                 break;
             };
             let mut found =
@@ -236,15 +308,11 @@ impl Automaton {
                     at = span.end.max(start + 1);
                 }
                 None => {
-                    at = if start > 0 && b[start - 1].is_ascii_alphanumeric() {
-                        // Inside a word (base64, hex, a long id): nothing can start before the
-                        // word ends (see the module notes). Skipping it keeps long tokens linear.
-                        start
-                            + b[start..]
-                                .iter()
-                                .take_while(|c| c.is_ascii_alphanumeric())
-                                .count()
-                                .max(1)
+                    at = if is_word(b[start]) || (start > 0 && is_word(b[start - 1])) {
+                        // A failed candidate at or inside a word (base64, hex, a long id, an
+                        // address's local part): nothing can start before the word ends (see
+                        // the module notes). Skipping it keeps long tokens linear.
+                        word_end(b, start).max(start + 1)
                     } else {
                         start + text[start..].chars().next().map_or(1, char::len_utf8)
                     };
@@ -281,14 +349,57 @@ mod tests {
     use super::super::detect::{Detector, Hit, scan};
     use super::{shared, syntax};
 
-    /// The plain way to scan: the same loop, with one unanchored leftmost-first search over
-    /// every pattern from the scan position as its candidate search.
-    fn reference_scan(re: &regex_automata::meta::Regex, text: &str) -> Vec<Hit> {
+    /// The plain way to scan: from the scan position, one unanchored leftmost-first search
+    /// over every pattern (`re`); a failed candidate's other rules tried in rule order, each
+    /// by its own regex anchored at the candidate (`each`); on failure, move on one character,
+    /// or past the rest of the word when the candidate started inside one.
+    fn reference_scan(
+        re: &regex_automata::meta::Regex,
+        each: &[regex_automata::meta::Regex],
+        text: &str,
+    ) -> Vec<Hit> {
+        use regex_automata::{Anchored, Input};
+        let rules = &shared().rules;
+        let b = text.as_bytes();
         let mut hits = Vec::new();
-        shared().scan_by(text, &mut hits, |at| {
-            let m = re.search(&regex_automata::Input::new(text).range(at..))?;
-            Some((m.start(), m.end(), m.pattern().as_usize()))
-        });
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = re.search(&Input::new(text).range(at..)) else {
+                break;
+            };
+            let (start, first) = (m.start(), m.pattern().as_usize());
+            let found = (rules[first].validate)(text, m.range())
+                .map(|span| (first, span))
+                .or_else(|| {
+                    (0..rules.len()).filter(|&i| i != first).find_map(|i| {
+                        let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+                        let m = each[i].search(&input)?;
+                        (rules[i].validate)(text, m.range()).map(|span| (i, span))
+                    })
+                });
+            match found {
+                Some((rule, span)) => {
+                    hits.push(Hit {
+                        detector: rules[rule].detector,
+                        start: span.start,
+                        end: span.end,
+                    });
+                    at = span.end.max(start + 1);
+                }
+                None if start > 0 && b[start - 1].is_ascii_alphanumeric() => {
+                    at = start
+                        + b[start..]
+                            .iter()
+                            .take_while(|c| c.is_ascii_alphanumeric())
+                            .count()
+                            .max(1);
+                }
+                None => at = start + text[start..].chars().next().map_or(1, char::len_utf8),
+            }
+            while !text.is_char_boundary(at) {
+                at += 1;
+            }
+        }
         hits
     }
 
@@ -299,7 +410,7 @@ mod tests {
     /// fail validation and sit next to each other.
     #[test]
     fn the_anchored_scan_finds_what_an_unanchored_search_finds() {
-        const PIECES: [&str; 50] = [
+        const PIECES: [&str; 53] = [
             "\"password\":\"",
             "\"X-Api-Key\" : \"",
             "\"note\":\"",
@@ -350,6 +461,10 @@ mod tests {
             "10.1.2.3",
             "fe80::1",
             "078-05-1120",
+            // esr's own pseudonyms: rewritten values are scanned again.
+            "u7253f8f852@dabfc56.invalid",
+            ".invalid",
+            "esr_d823212a7810c354",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {
@@ -359,10 +474,14 @@ mod tests {
             state
         };
         let patterns: Vec<&str> = shared().rules.iter().map(|r| r.pattern).collect();
-        let re = regex_automata::meta::Regex::builder()
-            .syntax(syntax())
-            .build_many(&patterns)
-            .unwrap();
+        let build = |p: &[&str]| {
+            regex_automata::meta::Regex::builder()
+                .syntax(syntax())
+                .build_many(p)
+                .unwrap()
+        };
+        let re = build(&patterns);
+        let each: Vec<_> = patterns.iter().map(|p| build(&[p])).collect();
         let mut hits = Vec::new();
         for _ in 0..20_000 {
             let n = 1 + (next() % 24) as usize;
@@ -371,7 +490,7 @@ mod tests {
                 .collect();
             hits.clear();
             shared().scan(&text, &mut hits);
-            assert_eq!(hits, reference_scan(&re, &text), "text: {text:?}");
+            assert_eq!(hits, reference_scan(&re, &each, &text), "text: {text:?}");
         }
     }
 
