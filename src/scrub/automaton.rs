@@ -28,11 +28,12 @@
 //! can start with them at all, and most words die within three bytes ("Content", `":"`).
 //!
 //! Two patterns run through whole words before they fail: the email's local part and the
-//! `prefix_` of a secret name. A text with no `@` cannot hold an email, and one with no `=`
-//! and no quoted key holding a secret name's literal cannot hold a secret-named value, so
-//! each text is scanned with the DFA built without the patterns it cannot match (a pattern
-//! that matches nowhere in a text changes no leftmost-first result in it). Most header
-//! objects need neither.
+//! `prefix_` of a secret name. A text with no `@` cannot hold an email, one with no `=` no
+//! `name=value` secret, and one with no quoted key holding a secret name's literal no
+//! `"name": "value"` secret, so each text is scanned with the DFA built without the patterns
+//! it cannot match (a pattern that matches nowhere in a text changes no leftmost-first result
+//! in it). Most header objects need none of them, and a JSON body with a `"password"` key
+//! but no `=` is spared the query form, which would otherwise walk every word of it.
 
 use std::sync::OnceLock;
 
@@ -41,7 +42,7 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
-use super::detect::{Detector, Hit, Rule, may_hold_secret, rules};
+use super::detect::{Detector, Hit, Rule, is_json_form, rules, secret_forms};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries and the DFAs stay small.
@@ -53,8 +54,12 @@ fn syntax() -> regex_automata::util::syntax::Config {
 
 /// Variant bit: the email pattern is in.
 const EMAIL: usize = 1;
-/// Variant bit: the secret-name patterns are in.
-const SECRET: usize = 2;
+/// Variant bit: the secret pattern's query form (`name=value`) is in.
+const SECRET_QUERY: usize = 2;
+/// Variant bit: the secret pattern's JSON form (`"name": "value"`) is in.
+const SECRET_JSON: usize = 4;
+/// How many variants there are.
+const VARIANTS: usize = 8;
 
 /// An anchored, leftmost-first DFA over some of the rules' patterns.
 struct Anchor {
@@ -243,8 +248,9 @@ fn word_end(b: &[u8], p: usize) -> usize {
 
 /// The compiled rules.
 pub(crate) struct Automaton {
-    /// All the rules, by variant bits ([`EMAIL`], [`SECRET`]): index 3 has every pattern.
-    variants: [Anchor; 4],
+    /// All the rules, by variant bits ([`EMAIL`], [`SECRET_QUERY`], [`SECRET_JSON`]), each
+    /// built when a text first needs it: index 7 has every pattern.
+    variants: [OnceLock<Anchor>; VARIANTS],
     /// Each rule alone: the other rules that match where a candidate failed.
     each: Vec<Anchor>,
     rules: Vec<Rule>,
@@ -259,22 +265,26 @@ pub(crate) fn shared() -> &'static Automaton {
 impl Automaton {
     fn build() -> Automaton {
         let rules = rules();
-        let variant = |bits: usize| {
-            Anchor::build(&rules, |r| match r.detector {
-                Detector::Email => bits & EMAIL != 0,
-                Detector::Secret => bits & SECRET != 0,
-                _ => true,
-            })
-        };
-        let variants = [variant(0), variant(1), variant(2), variant(3)];
         let each = (0..rules.len())
             .map(|i| Anchor::build(&rules, |r| std::ptr::eq(r, &rules[i])))
             .collect();
         Automaton {
-            variants,
+            variants: Default::default(),
             each,
             rules,
         }
+    }
+
+    /// The DFA over the rules a text with these variant bits can match.
+    fn variant(&self, bits: usize) -> &Anchor {
+        self.variants[bits].get_or_init(|| {
+            Anchor::build(&self.rules, |r| match r.detector {
+                Detector::Email => bits & EMAIL != 0,
+                Detector::Secret if is_json_form(r) => bits & SECRET_JSON != 0,
+                Detector::Secret => bits & SECRET_QUERY != 0,
+                _ => true,
+            })
+        })
     }
 
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
@@ -284,10 +294,14 @@ impl Automaton {
         if memchr::memchr(b'@', b).is_some() {
             bits |= EMAIL;
         }
-        if may_hold_secret(b) {
-            bits |= SECRET;
+        let secret = secret_forms(b);
+        if secret.query {
+            bits |= SECRET_QUERY;
         }
-        let anchor = &self.variants[bits];
+        if secret.json {
+            bits |= SECRET_JSON;
+        }
+        let anchor = self.variant(bits);
         let mut at = 0;
         while at < text.len() {
             let Some((start, end, first)) = anchor.leftmost(b, at) else {

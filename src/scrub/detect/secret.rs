@@ -10,8 +10,9 @@ use std::sync::OnceLock;
 use super::{Detector, Rule};
 
 /// The secret names, each with the literal it starts with (matched without case): a text
-/// holding none of the literals cannot hold a secret-named value, so the scan leaves these
-/// patterns out for it (see `automaton`). A test keeps every literal a plain prefix.
+/// whose quoted keys hold none of the literals cannot hold a JSON secret-named value, so the
+/// scan leaves the JSON pattern out for it (see `automaton`). A test keeps every literal a
+/// plain prefix.
 const NAME_FORMS: [(&str, &str); 23] = [
     ("password", "pass"),
     ("passwd", "pass"),
@@ -45,24 +46,40 @@ fn names() -> String {
     format!(r"(?:[A-Za-z0-9]+[_\-])?(?i:{})", forms.join("|"))
 }
 
-/// False only when no secret pattern can match anywhere in `b`, so the scan may leave them
-/// out: the query form needs a `=`, and the JSON form a quoted key followed by `:` that holds
-/// one of the names' literals (every name starts with its literal, and a key holds no `"`).
-pub(crate) fn may_hold_secret(b: &[u8]) -> bool {
-    if memchr::memchr(b'=', b).is_some() {
-        return true;
-    }
+/// Which of the two secret patterns can match somewhere in a text (see [`secret_forms`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecretForms {
+    /// `name=value`: needs a `=`.
+    pub query: bool,
+    /// `"name": "value"`: needs a quoted key followed by `:` that holds one of the names'
+    /// literals (every name starts with its literal, and a key holds no `"`).
+    pub json: bool,
+}
+
+/// The secret patterns that may match in `b`; one that cannot is left out of the scan.
+pub(crate) fn secret_forms(b: &[u8]) -> SecretForms {
+    let mut json = false;
     let mut open: Option<usize> = None;
     for i in memchr::memchr_iter(b'"', b) {
         if let Some(o) = open {
             let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
             if colon && holds_literal(&b[o + 1..i]) {
-                return true;
+                json = true;
+                break;
             }
         }
         open = Some(i);
     }
-    false
+    SecretForms {
+        query: memchr::memchr(b'=', b).is_some(),
+        json,
+    }
+}
+
+/// True for the JSON form's rule (it starts at the key's opening quote), false for the query
+/// form's and every other detector's.
+pub(crate) fn is_json_form(rule: &Rule) -> bool {
+    rule.detector == Detector::Secret && rule.pattern.starts_with('"')
 }
 
 /// True when `key` holds one of the names' literals, compared without case.
@@ -153,16 +170,26 @@ mod tests {
     /// match of the names holds one of the literals.
     #[test]
     fn only_texts_that_may_hold_a_secret_pass_the_precheck() {
-        use super::may_hold_secret as may;
-        assert!(may(b"/login?next=/home"));
-        assert!(may(br#"{"X-Api-Key" : "v"}"#));
-        assert!(may(br#"{"note":"x","CSRF_TOKEN":"v"}"#));
+        use super::{SecretForms, secret_forms as forms};
+        let f = |query, json| SecretForms { query, json };
+        assert_eq!(forms(b"/login?next=/home"), f(true, false));
+        assert_eq!(forms(br#"{"X-Api-Key" : "v"}"#), f(false, true));
+        assert_eq!(forms(br#"{"note":"a=b","CSRF_TOKEN":"v"}"#), f(true, true));
         // Secret words as values, not keys, cannot make a secret-named value.
-        assert!(!may(
-            br#"{"Content-Type":"application/json","note":"my password"}"#
-        ));
-        assert!(!may(b"plain text with a token in it"));
-        assert!(!may(b""));
+        assert_eq!(
+            forms(br#"{"Content-Type":"application/json","note":"my password"}"#),
+            f(false, false)
+        );
+        assert_eq!(forms(b"plain text with a token in it"), f(false, false));
+        assert_eq!(forms(b""), f(false, false));
+    }
+
+    #[test]
+    fn one_secret_rule_is_the_json_form() {
+        let rules = super::rules();
+        let json: Vec<bool> = rules.iter().map(super::is_json_form).collect();
+        assert_eq!(json, [false, true]);
+        assert!(rules[1].pattern.starts_with('"') && rules[0].pattern.contains('='));
     }
 
     #[test]
