@@ -1,16 +1,17 @@
 //! CSV (and TSV) with a header row, gzipped when the name ends in `.gz`.
 
-use std::io::BufRead;
+use std::borrow::Cow;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::input::{fatal, open_text};
+use super::input::{READ_BUF, fatal, open_raw};
 use super::mapping::{Cell, Mapper};
 use super::{IngestError, ReadOptions, RowError};
 use crate::trace::TraceRecord;
 
 pub(crate) struct CsvSource {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn BufRead + Send>>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     pub(crate) mapper: Mapper,
     record: csv::ByteRecord,
     /// The outcome of reading the first data row, done at open time to tell a header-only
@@ -30,7 +31,9 @@ impl CsvSource {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
-            .from_reader(open_text(path)?);
+            // The CSV reader buffers by itself: it reads the file straight into its buffer.
+            .buffer_capacity(READ_BUF)
+            .from_reader(open_raw(path)?);
         let bad = |reason: String| IngestError::BadInput {
             path: path.to_path_buf(),
             format: super::Format::Csv,
@@ -104,12 +107,33 @@ impl CsvSource {
         self.row += 1;
         let line = self.record.position().map(|p| p.line());
         let rec = &self.record;
+        // One UTF-8 check of the whole row instead of one per cell; a row that fails it
+        // (a binary body, or a bad cell the mapper must name) goes cell by cell.
+        if let Some(text) = row_text(rec) {
+            return Some(self.mapper.record(
+                |i| {
+                    rec.range(i)
+                        .map_or(Cell::Null, |r| Cell::Str(Cow::Borrowed(&text[r])))
+                },
+                self.row,
+                line,
+            ));
+        }
         Some(self.mapper.record(
             |i| rec.get(i).map_or(Cell::Null, Cell::Bytes),
             self.row,
             line,
         ))
     }
+}
+
+/// The row's cells (stored back to back) as one text, if all of it is UTF-8 and every
+/// cell starts on a character boundary, so that each cell's range is valid UTF-8 by itself.
+fn row_text(rec: &csv::ByteRecord) -> Option<&str> {
+    let text = std::str::from_utf8(rec.as_slice()).ok()?;
+    (0..rec.len())
+        .all(|i| rec.range(i).is_some_and(|r| text.is_char_boundary(r.start)))
+        .then_some(text)
 }
 
 /// A CSV error in words, without the data.
@@ -121,5 +145,49 @@ fn csv_problem(e: &csv::Error) -> String {
         csv::ErrorKind::Io(io) => format!("read error: {io}"),
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
         _ => "malformed CSV".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads every row of a CSV file with the given bytes.
+    fn rows(bytes: &[u8]) -> Vec<Result<TraceRecord, RowError>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let mut src = CsvSource::open(&path, &ReadOptions::default()).unwrap();
+        std::iter::from_fn(|| src.next()).collect()
+    }
+
+    #[test]
+    fn whole_row_check_agrees_with_the_cell_by_cell_one() {
+        let got = rows(
+            "ts,method,path,body,note,more\n\
+             1764194400,get,/caf\u{e9},b\u{e9},\u{e9}t\u{e9},\n"
+                .as_bytes(),
+        );
+        let r = got[0].as_ref().unwrap();
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/caf\u{e9}"));
+        assert_eq!(r.body.as_deref(), Some("b\u{e9}".as_bytes()));
+        assert_eq!(r.extra, vec![Some("\u{e9}t\u{e9}".to_string()), None]);
+
+        // The row's bytes are UTF-8 as a whole, but `note` ends inside a character that
+        // `more` completes: each cell alone is not UTF-8, and `note` is named.
+        let e = rows(b"ts,method,path,note,more\n1764194400,GET,/,x\xc3,\xa9y\n")
+            .remove(0)
+            .unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("note"));
+        assert!(e.problem.contains("UTF-8"), "{e}");
+
+        // A body that is not UTF-8 is kept as bytes; the other cells are still checked.
+        let got = rows(b"ts,method,path,body\n1764194400,GET,/,\xff\x00\xfe\n");
+        let r = got[0].as_ref().unwrap();
+        assert_eq!(r.body.as_deref(), Some(&b"\xff\x00\xfe"[..]));
+        let e = rows(b"ts,method,path,body,note\n1764194400,GET,/,\xff,\xfe\n")
+            .remove(0)
+            .unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("note"));
     }
 }
