@@ -1,9 +1,9 @@
 //! CSV (and TSV) with a header row, gzipped when the name ends in `.gz`.
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::csv_rows::{CsvRows, RowsError};
 use super::input::{READ_BUF, fatal, open_raw};
 use super::mapping::{Cell, Mapper};
 use super::{IngestError, ReadOptions, RowError};
@@ -11,12 +11,11 @@ use crate::trace::TraceRecord;
 
 pub(crate) struct CsvSource {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: CsvRows,
     pub(crate) mapper: Mapper,
-    record: csv::ByteRecord,
     /// The outcome of reading the first data row, done at open time to tell a header-only
     /// file apart; `next` reports it.
-    first: Option<Result<(), csv::Error>>,
+    first: Option<Result<(), RowsError>>,
     row: u64,
 }
 
@@ -28,30 +27,24 @@ impl CsvSource {
             .trim_end_matches(".gz")
             .ends_with(".tsv");
         let delimiter = opts.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            // The CSV reader buffers by itself: it reads the file straight into its buffer.
-            .buffer_capacity(READ_BUF)
-            .from_reader(open_raw(path)?);
+        // The reader buffers by itself: it reads the file straight into its buffer.
+        let mut reader = CsvRows::new(open_raw(path)?, delimiter, READ_BUF);
         let bad = |reason: String| IngestError::BadInput {
             path: path.to_path_buf(),
             format: super::Format::Csv,
             reason,
         };
-        let header = reader
-            .byte_headers()
-            .map_err(|e| bad(format!("cannot read the header row: {}", csv_problem(&e))))?
-            .clone();
-        if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        let has_header = reader
+            .read()
+            .map_err(|e| bad(format!("cannot read the header row: {}", csv_problem(&e))))?;
+        if !has_header || reader.len() == 0 || (reader.len() == 1 && reader.as_slice().is_empty()) {
             return Err(IngestError::Empty {
                 path: path.to_path_buf(),
             });
         }
-        let names = header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
+        let names = (0..reader.len())
+            .map(|i| {
+                let h = reader.get(i).expect("a cell of the header");
                 String::from_utf8(h.to_vec()).map_err(|_| IngestError::BadHeader {
                     path: path.to_path_buf(),
                     reason: format!("the name of column {} is not valid UTF-8", i + 1),
@@ -60,8 +53,7 @@ impl CsvSource {
             .map(|n| n.map(|n| n.trim().to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         let mapper = Mapper::new(path, names, &opts.map, opts.ts_unit)?;
-        let mut record = csv::ByteRecord::new();
-        let first = match reader.read_byte_record(&mut record) {
+        let first = match reader.read() {
             Ok(true) => Ok(()),
             Ok(false) => {
                 return Err(IngestError::HeaderOnly {
@@ -74,7 +66,6 @@ impl CsvSource {
             path: path.to_path_buf(),
             reader,
             mapper,
-            record,
             first: Some(first),
             row: 0,
         })
@@ -83,30 +74,28 @@ impl CsvSource {
     pub fn next(&mut self) -> Option<Result<TraceRecord, RowError>> {
         let read = match self.first.take() {
             Some(first) => first.map(|()| true),
-            None => self.reader.read_byte_record(&mut self.record),
+            None => self.reader.read(),
         };
+        self.row += 1;
+        let line = Some(self.reader.record_line());
         match read {
             Ok(true) => {}
             Ok(false) => return None,
-            Err(e) => {
-                self.row += 1;
-                let line = e.position().map(|p| p.line());
-                return Some(Err(match e.kind() {
-                    csv::ErrorKind::UnequalLengths { .. } => RowError {
-                        file: self.path.clone(),
-                        row: self.row,
-                        line,
-                        column: None,
-                        problem: csv_problem(&e),
-                        fatal: false,
-                    },
-                    _ => fatal(&self.path, self.row, csv_problem(&e)),
+            Err(e @ RowsError::Unequal { .. }) => {
+                return Some(Err(RowError {
+                    file: self.path.clone(),
+                    row: self.row,
+                    line,
+                    column: None,
+                    problem: csv_problem(&e),
+                    fatal: false,
                 }));
             }
+            Err(e @ RowsError::Io(_)) => {
+                return Some(Err(fatal(&self.path, self.row, csv_problem(&e))));
+            }
         }
-        self.row += 1;
-        let line = self.record.position().map(|p| p.line());
-        let rec = &self.record;
+        let rec = &self.reader;
         // One UTF-8 check of the whole row instead of one per cell; a row that fails it
         // (a binary body, or a bad cell the mapper must name) goes cell by cell.
         if let Some(text) = row_text(rec) {
@@ -129,7 +118,7 @@ impl CsvSource {
 
 /// The row's cells (stored back to back) as one text, if all of it is UTF-8 and every
 /// cell starts on a character boundary, so that each cell's range is valid UTF-8 by itself.
-fn row_text(rec: &csv::ByteRecord) -> Option<&str> {
+fn row_text(rec: &CsvRows) -> Option<&str> {
     let text = std::str::from_utf8(rec.as_slice()).ok()?;
     (0..rec.len())
         .all(|i| rec.range(i).is_some_and(|r| text.is_char_boundary(r.start)))
@@ -137,14 +126,12 @@ fn row_text(rec: &csv::ByteRecord) -> Option<&str> {
 }
 
 /// A CSV error in words, without the data.
-fn csv_problem(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("the row has {len} fields, the header has {expected_len}"),
-        csv::ErrorKind::Io(io) => format!("read error: {io}"),
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
-        _ => "malformed CSV".into(),
+fn csv_problem(e: &RowsError) -> String {
+    match e {
+        RowsError::Unequal { expected, len } => {
+            format!("the row has {len} fields, the header has {expected}")
+        }
+        RowsError::Io(io) => format!("read error: {io}"),
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod clf;
 mod csv;
+mod csv_rows;
 mod har;
 mod input;
 pub mod inspect;
