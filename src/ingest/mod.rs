@@ -20,6 +20,7 @@ mod csv_rows;
 mod har;
 mod input;
 pub mod inspect;
+mod json_check;
 mod jsonl;
 mod mapping;
 mod parquet;
