@@ -175,8 +175,20 @@ pub(crate) fn detect(path: &Path) -> Result<Format, IngestError> {
     })
 }
 
+/// Bytes asked of the OS (or of the decompressor) per read.
+pub(crate) const READ_BUF: usize = 256 * 1024;
+
 /// Opens a text input, decompressing it when the name ends in `.gz`.
 pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestError> {
+    Ok(Box::new(BufReader::with_capacity(
+        READ_BUF,
+        open_raw(path)?,
+    )))
+}
+
+/// Opens a text input unbuffered (decompressed when the name ends in `.gz`), for a reader
+/// that buffers on its own: a second buffer in front of it would copy every byte once more.
+pub(crate) fn open_raw(path: &Path) -> Result<Box<dyn Read + Send>, IngestError> {
     let file = File::open(path).map_err(|err| IngestError::Open {
         path: path.to_path_buf(),
         err,
@@ -185,12 +197,9 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestEr
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     Ok(if gz {
-        Box::new(BufReader::with_capacity(
-            256 * 1024,
-            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-        ))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
     } else {
-        Box::new(BufReader::with_capacity(256 * 1024, file))
+        Box::new(file)
     })
 }
 

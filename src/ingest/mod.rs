@@ -16,9 +16,11 @@
 
 mod clf;
 mod csv;
+mod csv_rows;
 mod har;
 mod input;
 pub mod inspect;
+mod json_check;
 mod jsonl;
 mod mapping;
 mod parquet;

@@ -1,0 +1,239 @@
+//! A quick yes to "is this text one JSON object?", for the headers column of every row.
+//!
+//! `serde_json` checking each row's headers (walking them as `IgnoredAny`) was about 5-7 % of
+//! an ingest's instructions. This checker jumps through strings with `memchr` and answers
+//! `true` only when the text is certainly valid JSON as `serde_json` reads it; on anything
+//! it is unsure of (control characters or tabs and line breaks anywhere, escapes of
+//! surrogates, exponents, deep nesting) it answers `false` and the caller asks `serde_json`,
+//! whose verdict and error message stand. A wrong `false` costs time; a wrong `true` would
+//! let bad headers through, so every rule here is the strict one.
+
+/// Nesting deeper than this is left to `serde_json` (which stops at 128).
+const MAX_DEPTH: usize = 64;
+
+/// Whether `s` is certainly one JSON value with nothing but spaces around it.
+pub(crate) fn surely_valid(s: &[u8]) -> bool {
+    // Tabs, line breaks and other control bytes: rare in headers, and inside strings they
+    // are errors, so the whole text goes to serde_json. Written as a fold so it vectorizes.
+    if s.iter().fold(false, |any, &c| any | (c < 0x20)) {
+        return false;
+    }
+    let mut p = Checker { b: s, i: 0 };
+    p.spaces();
+    if !p.value(0) {
+        return false;
+    }
+    p.spaces();
+    p.i == s.len()
+}
+
+struct Checker<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Checker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> bool {
+        match self.peek() {
+            Some(b'{') => self.container(depth, b'}', true),
+            Some(b'[') => self.container(depth, b']', false),
+            Some(b'"') => self.string(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+
+    /// An object (`keyed`) or an array, at its opening bracket.
+    fn container(&mut self, depth: usize, close: u8, keyed: bool) -> bool {
+        if depth >= MAX_DEPTH {
+            return false;
+        }
+        self.i += 1;
+        self.spaces();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return true;
+        }
+        loop {
+            if keyed {
+                if self.peek() != Some(b'"') || !self.string() {
+                    return false;
+                }
+                self.spaces();
+                if self.peek() != Some(b':') {
+                    return false;
+                }
+                self.i += 1;
+                self.spaces();
+            }
+            if !self.value(depth + 1) {
+                return false;
+            }
+            self.spaces();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.spaces();
+                }
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// A string, at its opening quote. Control bytes were ruled out for the whole text.
+    fn string(&mut self) -> bool {
+        self.i += 1;
+        loop {
+            let Some(n) = memchr::memchr2(b'"', b'\\', &self.b[self.i..]) else {
+                return false;
+            };
+            self.i += n;
+            if self.b[self.i] == b'"' {
+                self.i += 1;
+                return true;
+            }
+            match self.b.get(self.i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                Some(b'u') => {
+                    let Some(hex) = self.b.get(self.i + 2..self.i + 6) else {
+                        return false;
+                    };
+                    // Surrogates must pair up: serde_json's business.
+                    let surrogate = matches!(hex[0], b'd' | b'D')
+                        && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F');
+                    if surrogate || !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return false;
+                    }
+                    self.i += 6;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let ok = self.b[self.i..].starts_with(word);
+        self.i += word.len();
+        ok
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; an exponent is left to serde_json.
+    fn number(&mut self) -> bool {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return false,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return false;
+            }
+            self.digits();
+        }
+        !matches!(self.peek(), Some(b'e' | b'E' | b'0'..=b'9'))
+    }
+
+    fn digits(&mut self) {
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_ok(s: &str) -> bool {
+        serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok()
+    }
+
+    #[test]
+    fn says_yes_to_plain_headers_and_never_where_serde_json_says_no() {
+        let yes = [
+            r#"{"Content-Type":"application/json","X-Request-Id":"f31ac63d60d61897"}"#,
+            r#"{ "a" : [1, -2.5, 0, true, false, null, {"b":{}}, []] , "c":"\"\\\/\u00e9\n" }"#,
+            "{}",
+            r#"{"é":"ü"}"#,
+        ];
+        for s in yes {
+            assert!(surely_valid(s.as_bytes()), "{s}");
+            assert!(serde_ok(s), "{s}");
+        }
+        let unsure = [
+            "{\"a\":\t1}",
+            "{\"a\":\"x\ny\"}",
+            r#"{"a":1e5}"#,
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":-}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":"b}"#,
+            "{",
+            "",
+        ];
+        for s in unsure {
+            assert!(!surely_valid(s.as_bytes()), "{s}");
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(!surely_valid(deep.as_bytes()));
+    }
+
+    #[test]
+    fn random_texts_it_accepts_serde_json_accepts() {
+        let pieces = [
+            "{", "}", "[", "]", "\"", "\"a\"", ":", ",", " ", "1", "-", "0", ".", "e", "\\", "u",
+            "00e9", "d800", "true", "nul", "null", "é", "\n", "x",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut s = seed;
+            let text: String = (0..(seed % 24) as usize)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    pieces[(s >> 33) as usize % pieces.len()]
+                })
+                .collect();
+            if surely_valid(text.as_bytes()) {
+                accepted += 1;
+                assert!(serde_ok(&text), "{text}");
+            }
+        }
+        assert!(
+            accepted > 100,
+            "only {accepted} accepted: the test shows little"
+        );
+    }
+}
