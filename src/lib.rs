@@ -28,3 +28,6 @@ pub mod store;
 pub mod stub;
 pub mod tap;
 pub mod trace;
+
+#[cfg(test)]
+mod testing;

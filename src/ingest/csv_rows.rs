@@ -364,21 +364,7 @@ mod tests {
         // Short random texts over the bytes that matter to CSV, fed in small chunks so records
         // cross the buffer's end.
         let alphabet = b"ab,,\"\"\n\r \xc3\xa9";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..3_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 40) as usize;
-            let mut s = seed;
-            let text: Vec<u8> = (0..len)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    alphabet[(s >> 33) as usize % alphabet.len()]
-                })
-                .collect();
+        for text in crate::testing::random_texts(0x2545_f491_4f6c_dd1d, 3_000, 0..40, alphabet) {
             for chunk in [1, 5, 64] {
                 assert_eq!(ours(&text, chunk), theirs(&text), "{text:?}, chunk {chunk}");
             }

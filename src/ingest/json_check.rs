@@ -211,21 +211,9 @@ mod tests {
             "{", "}", "[", "]", "\"", "\"a\"", ":", ",", " ", "1", "-", "0", ".", "e", "\\", "u",
             "00e9", "d800", "true", "nul", "null", "é", "\n", "x",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut accepted = 0;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut s = seed;
-            let text: String = (0..(seed % 24) as usize)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    pieces[(s >> 33) as usize % pieces.len()]
-                })
-                .collect();
+        for text in crate::testing::random_texts(0x9e37_79b9_7f4a_7c15, 20_000, 0..24, &pieces) {
+            let text = text.concat();
             if surely_valid(text.as_bytes()) {
                 accepted += 1;
                 assert!(serde_ok(&text), "{text}");

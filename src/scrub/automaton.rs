@@ -480,13 +480,6 @@ mod tests {
             ".invalid",
             "esr_d823212a7810c354",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let patterns: Vec<&str> = shared().rules.iter().map(|r| r.pattern).collect();
         let build = |p: &[&str]| {
             regex_automata::meta::Regex::builder()
@@ -497,11 +490,8 @@ mod tests {
         let re = build(&patterns);
         let each: Vec<_> = patterns.iter().map(|p| build(&[p])).collect();
         let mut hits = Vec::new();
-        for _ in 0..20_000 {
-            let n = 1 + (next() % 24) as usize;
-            let text: String = (0..n)
-                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
-                .collect();
+        for pieces in crate::testing::random_texts(0x9e37_79b9_7f4a_7c15, 20_000, 1..25, &PIECES) {
+            let text = pieces.concat();
             hits.clear();
             shared().scan(&text, &mut hits);
             assert_eq!(hits, reference_scan(&re, &each, &text), "text: {text:?}");

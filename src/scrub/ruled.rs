@@ -139,19 +139,9 @@ mod tests {
         assert!(RuledHeaders::new([]).is_none());
         // Random texts of quotes and name letters.
         let alphabet = b"\"\"\"cookieCOKIE-set:,";
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
         let mut found = 0;
-        for _ in 0..20_000 {
-            let len = next() % 24;
-            let t: String = (0..len)
-                .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
-                .collect();
+        for t in crate::testing::random_texts(0x2545_f491_4f6c_dd1d, 20_000, 0..24, alphabet) {
+            let t: String = t.into_iter().map(char::from).collect();
             found += both(&r, &t).len();
         }
         assert!(found > 100, "{found}");
