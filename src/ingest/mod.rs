@@ -36,7 +36,9 @@ use std::str::FromStr;
 pub use input::{InputReader, read_input};
 pub use inspect::{Inspection, inspect};
 pub use mapping::{ALIASES, parse_map};
-pub use pipeline::{IngestOptions, IngestReport, InputCount, OnError, ingest};
+pub use pipeline::{
+    IngestOptions, IngestReport, InputCount, MAX_AUTO_LANES, OnError, ingest, lanes_for,
+};
 pub use timestamp::TsUnit;
 
 use crate::trace::TraceError;

@@ -50,9 +50,9 @@ pub struct IngestOptions {
     /// falling back to the external sort only if a row arrives too late (the default);
     /// `false` always uses the external sort.
     pub stream: bool,
-    /// Threads the transform runs on when it offers workers (the scrubber does); 0 means one
-    /// per core, up to 4; the default is 1 (each lane holds caches of its own). The output is the
-    /// same for any count.
+    /// Threads the transform runs on when it offers workers (the scrubber does); 0 (the
+    /// default) means one per core, up to [`MAX_AUTO_LANES`] (see [`lanes_for`]). The output
+    /// is the same for any count.
     pub transform_threads: usize,
 }
 
@@ -64,7 +64,7 @@ impl Default for IngestOptions {
             sort_budget: DEFAULT_BUDGET,
             spill_dir: None,
             stream: true,
-            transform_threads: 1,
+            transform_threads: 0,
         }
     }
 }
@@ -225,12 +225,8 @@ fn run(
         let (read_tx, read_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
         let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
         sc.spawn(move || read_all(readers, &union, read_tx));
-        let lanes = match opts.transform_threads {
-            0 => std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .min(MAX_TRANSFORM_THREADS),
-            n => n,
-        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let lanes = lanes_for(opts.transform_threads, cores);
         let transformer = sc.spawn(move || transform_stage(transform, lanes, read_rx, out_tx));
         let mut input = 0;
         for msg in out_rx {
@@ -313,10 +309,12 @@ fn place(values: Vec<Option<String>>, slots: &[usize], width: usize) -> Vec<Opti
 
 /// Rows per batch handed between the pipeline's threads.
 const BATCH_ROWS: usize = 2048;
-/// Batches in flight per channel: bounds the memory the stages hold between them.
-const CHANNEL_BATCHES: usize = 8;
+/// Batches in flight per channel: bounds the memory the stages hold between them. Each
+/// batch of a wide log is about 2 MB; two per channel keep every stage busy (8 were no
+/// faster) and 6 fewer batches on each of the two channels cut two lanes' peak RSS.
+pub(crate) const CHANNEL_BATCHES: usize = 2;
 /// Batches in flight into and out of each transform lane (when there are several).
-const LANE_BATCHES: usize = 1;
+pub(crate) const LANE_BATCHES: usize = 1;
 
 /// What flows between the pipeline's stages.
 enum Msg {
@@ -326,8 +324,19 @@ enum Msg {
     End(Option<TsUnit>),
 }
 
-/// Most threads the transform stage scrubs on by default.
-const MAX_TRANSFORM_THREADS: usize = 4;
+/// Most lanes the transform stage scrubs on by default. A lane beyond the cores only
+/// interleaves; each lane holds its own memos (about 13 MB) and batches, and two lanes stay
+/// under the memory bound of DESIGN.md with margin, so more must be asked for.
+pub const MAX_AUTO_LANES: usize = 2;
+
+/// The lanes to run for a requested count on a machine with `cores` cores: `requested`
+/// itself, or for 0 one per core, at least 1 and at most [`MAX_AUTO_LANES`].
+pub fn lanes_for(requested: usize, cores: usize) -> usize {
+    match requested {
+        0 => cores.clamp(1, MAX_AUTO_LANES),
+        n => n,
+    }
+}
 
 /// The transform stage: applies `transform` to every row from `rx` and passes the batches on
 /// to `tx` in the order they came, then hands `transform` back (after its workers are gone).
@@ -436,6 +445,96 @@ fn read_all(readers: Vec<InputReader>, union: &[String], tx: SyncSender<Msg>) {
         }
         if tx.send(Msg::End(reader.detected_ts_unit())).is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::trace::TraceMeta;
+
+    #[test]
+    fn two_lanes_by_default_where_there_are_two_cores() {
+        assert_eq!(IngestOptions::default().transform_threads, 0);
+        assert_eq!(lanes_for(0, 1), 1);
+        assert_eq!(lanes_for(0, 2), 2);
+        // More cores do not raise the default past the lanes measured within the memory bound.
+        assert_eq!(lanes_for(0, 64), MAX_AUTO_LANES);
+        assert_eq!(MAX_AUTO_LANES, 2);
+        // An explicit count is taken as given, even past the cores.
+        assert_eq!(lanes_for(1, 8), 1);
+        assert_eq!(lanes_for(3, 2), 3);
+    }
+
+    /// A transform that offers workers and changes nothing.
+    struct Idle;
+
+    impl RecordTransform for Idle {
+        fn begin(&mut self, extra: &[String]) -> Result<Vec<String>, String> {
+            Ok(extra.to_vec())
+        }
+        fn apply(&mut self, _record: &mut TraceRecord) {}
+        fn meta(&self) -> TraceMeta {
+            TraceMeta::default()
+        }
+        fn worker(&self) -> Option<Box<dyn RecordTransform>> {
+            Some(Box::new(Idle))
+        }
+    }
+
+    /// Rows the transform stage and the channels around it take in while nothing drains its
+    /// output: everything the pipeline holds between the reader and the writer.
+    fn rows_held(lanes: usize) -> usize {
+        let (read_tx, read_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
+        let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&sent);
+        let reader = std::thread::spawn(move || {
+            // Bounded: far more batches than any pipeline may hold.
+            for _ in 0..1000 {
+                let rows = vec![Ok(TraceRecord::default()); BATCH_ROWS];
+                if read_tx.send(Msg::Rows(rows)).is_err() {
+                    return;
+                }
+                counter.fetch_add(BATCH_ROWS, Ordering::SeqCst);
+            }
+        });
+        let stage =
+            std::thread::spawn(move || transform_stage(Box::new(Idle), lanes, read_rx, out_tx));
+        // Waits until the count stops moving (every stage blocked), at most 10 s.
+        let start = Instant::now();
+        let mut last = usize::MAX;
+        while start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = sent.load(Ordering::SeqCst);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        // Hanging up the output stops the stage, which stops the reader.
+        drop(out_rx);
+        stage.join().unwrap();
+        reader.join().unwrap();
+        sent.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn rows_in_flight_between_reader_and_writer_are_bounded() {
+        // A wide log's record is about 1 KB in memory: 32k rows are ~32 MB of the 244 MiB
+        // bound. Eight batches per channel held 49k rows with two lanes (24 batches).
+        for lanes in [1, 2] {
+            let held = rows_held(lanes);
+            assert!(
+                held >= 2 * BATCH_ROWS,
+                "{lanes} lanes held only {held} rows"
+            );
+            assert!(held <= 32 * 1024, "{lanes} lanes held {held} rows");
         }
     }
 }

@@ -49,6 +49,10 @@ struct Builders {
     latency: Float64Builder,
     session: StringBuilder,
     extra: Vec<StringBuilder>,
+    /// Value bytes to reserve per text column (method, path, host, headers, session, then
+    /// the extra columns) and for the body, from the last batch.
+    room: Vec<usize>,
+    body_room: usize,
 }
 
 impl Builders {
@@ -66,48 +70,70 @@ impl Builders {
             latency: Float64Builder::with_capacity(BATCH_ROWS),
             session: text(),
             extra: (0..extra).map(|_| text()).collect(),
+            room: Vec::new(),
+            body_room: 0,
         }
     }
 
-    /// The batch's columns. Arrow's `finish` leaves every builder empty with no capacity, so
-    /// each is replaced by one sized for a batch like this one: without that, every batch
-    /// regrows every buffer by doubling (copies, and fresh pages the kernel must zero).
+    /// The batch's columns, leaving every builder empty (Arrow's `finish` leaves no capacity
+    /// behind) and noting each one's value bytes for [`Builders::refill`].
     fn finish(&mut self) -> Vec<ArrayRef> {
+        self.room = [
+            &self.method,
+            &self.path,
+            &self.host,
+            &self.headers,
+            &self.session,
+        ]
+        .into_iter()
+        .chain(&self.extra)
+        .map(|b| room_for(b.values_slice().len()))
+        .collect();
+        self.body_room = room_for(self.body.values_slice().len());
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
-            finish_text(&mut self.method),
-            finish_text(&mut self.path),
-            finish_text(&mut self.host),
-            finish_text(&mut self.headers),
-            {
-                let room = room_for(self.body.values_slice().len());
-                let a = self.body.finish();
-                self.body = BinaryBuilder::with_capacity(BATCH_ROWS, room);
-                Arc::new(a)
-            },
+            Arc::new(self.method.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.host.finish()),
+            Arc::new(self.headers.finish()),
+            Arc::new(self.body.finish()),
             Arc::new(self.status.finish()),
             Arc::new(self.latency.finish()),
-            finish_text(&mut self.session),
+            Arc::new(self.session.finish()),
         ];
-        cols.extend(self.extra.iter_mut().map(finish_text));
+        cols.extend(
+            self.extra
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        cols
+    }
+
+    /// Replaces every builder by one sized for a batch like the last: without that, every
+    /// batch regrows every buffer by doubling (copies, and fresh pages the kernel must zero).
+    /// Called once the last batch is written and dropped, so the new buffers reuse its memory
+    /// instead of adding to it (two batches' worth at once raised the peak RSS).
+    fn refill(&mut self) {
+        let mut room = self.room.iter().copied();
+        let mut text = || StringBuilder::with_capacity(BATCH_ROWS, room.next().unwrap_or(0));
+        self.method = text();
+        self.path = text();
+        self.host = text();
+        self.headers = text();
+        self.session = text();
+        for b in &mut self.extra {
+            *b = text();
+        }
+        self.body = BinaryBuilder::with_capacity(BATCH_ROWS, self.body_room);
         self.ts = TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC");
         self.status = UInt16Builder::with_capacity(BATCH_ROWS);
         self.latency = Float64Builder::with_capacity(BATCH_ROWS);
-        cols
     }
 }
 
 /// Value bytes to reserve for the next batch of a column whose last batch held `used`.
 fn room_for(used: usize) -> usize {
     used + used / 8 + 64
-}
-
-/// Finishes a text column and leaves in its place a builder sized like it.
-fn finish_text(b: &mut StringBuilder) -> ArrayRef {
-    let room = room_for(b.values_slice().len());
-    let a = b.finish();
-    *b = StringBuilder::with_capacity(BATCH_ROWS, room);
-    Arc::new(a)
 }
 
 impl TraceWriter {
@@ -239,7 +265,10 @@ impl TraceWriter {
         self.writer.write(&batch).map_err(|e| TraceError::Write {
             path: self.path.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        drop(batch);
+        self.builders.refill();
+        Ok(())
     }
 
     /// Writes the metadata, closes the file and renames it into place. Returns the rows
