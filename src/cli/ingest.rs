@@ -53,9 +53,9 @@ pub struct Args {
     /// Sort memory in bytes (overrides `--sort-memory-mb`; lets tests force spilling).
     #[arg(long, hide = true)]
     pub sort_memory_bytes: Option<usize>,
-    /// Threads that scrub. 0 (the default): one per core, at most 2 — on a 2-core machine two
-    /// lanes cut the wall time by about a seventh and stay under the 256 MB memory bound;
-    /// each lane holds caches of its own, so more are only used when asked for. 1 scrubs on
+    /// Threads that scrub. 0 (the default): one per core, at most 2. Two lanes shorten the
+    /// wall time when a second core is free and stay under the 256 MB memory bound (measured);
+    /// each lane holds caches of its own, so more than 2 run only when asked for. 1 scrubs on
     /// one thread. The output is the same for any count.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub scrub_threads: usize,
