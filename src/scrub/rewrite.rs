@@ -105,7 +105,7 @@ impl Rewriter {
                 continue;
             }
             let (start, end) = map.map_or((h.start, h.end), |m| (m[h.start], m[h.end]));
-            let o = out.get_or_insert_with(|| String::with_capacity(original.len() + 16));
+            let o = out.get_or_insert_with(|| String::with_capacity(room(original.len())));
             o.push_str(&original[last..start]);
             let p = self.ps.detected(h.detector, v);
             if map.is_some() && (url || original[start..end].contains('%')) {
@@ -135,8 +135,13 @@ impl Rewriter {
     pub fn hash_in_place(&mut self, v: &mut String) {
         if !self.allowed(v) {
             let p = self.ps.whole(v);
-            v.clear();
-            v.push_str(p);
+            if p.len() > v.capacity() {
+                // Growing would copy the old bytes only to overwrite them.
+                *v = p.to_owned();
+            } else {
+                v.clear();
+                v.push_str(p);
+            }
         }
     }
 
@@ -213,7 +218,7 @@ impl Rewriter {
         counts: &mut Counts,
         per_header: &mut BTreeMap<String, u64>,
     ) -> Option<Option<String>> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(room(text.len()));
         let mut last = 0;
         let mut changed = false;
         for m in re.find_iter(text) {
@@ -410,6 +415,12 @@ impl Rewriter {
             _ => false,
         }
     }
+}
+
+/// Bytes to reserve for a rewritten text of `len` bytes: pseudonyms are often longer than
+/// their values (a user id's, an email's), and regrowing the output showed in profiles.
+fn room(len: usize) -> usize {
+    len + len / 4 + 32
 }
 
 /// True when `text` holds byte `b`. Every value is checked for `%` and `\\` before it is
