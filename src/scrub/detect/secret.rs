@@ -47,6 +47,7 @@ fn names() -> String {
 }
 
 /// Which of the two secret patterns can match somewhere in a text (see [`secret_forms`]).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SecretForms {
     /// `name=value`: needs a `=`.
@@ -56,24 +57,25 @@ pub(crate) struct SecretForms {
     pub json: bool,
 }
 
-/// The secret patterns that may match in `b`; one that cannot is left out of the scan.
+/// The secret patterns that may match somewhere in `b`.
+#[cfg(test)]
 pub(crate) fn secret_forms(b: &[u8]) -> SecretForms {
-    let mut json = false;
-    let mut open: Option<usize> = None;
-    for i in memchr::memchr_iter(b'"', b) {
-        if let Some(o) = open {
-            let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
-            if colon && holds_literal(&b[o + 1..i]) {
-                json = true;
-                break;
-            }
-        }
-        open = Some(i);
-    }
     SecretForms {
         query: memchr::memchr(b'=', b).is_some(),
-        json,
+        json: json_key_starts(b).next().is_some(),
     }
+}
+
+/// Where the `"name": "value"` form can start in `b`: the opening quote of each quoted key
+/// that is followed by `:` and holds one of the names' literals. A key holds no `"`, so its
+/// quotes are two consecutive ones.
+pub(crate) fn json_key_starts(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut open = None;
+    memchr::memchr_iter(b'"', b).filter_map(move |i| {
+        let o = open.replace(i)?;
+        let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
+        (colon && holds_literal(&b[o + 1..i])).then_some(o)
+    })
 }
 
 /// True for the JSON form's rule (it starts at the key's opening quote), false for the query
