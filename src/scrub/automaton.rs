@@ -46,7 +46,7 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
-use super::detect::{Detector, Hit, Rule, is_json_form, json_key_starts, rules};
+use super::detect::{Detector, Hit, Rule, is_json_form, is_json_key, rules};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries and the DFAs stay small.
@@ -241,20 +241,23 @@ impl Zones {
             everywhere: 0,
             next: 0,
         };
-        let runs = [(EMAIL, b'@', &LOCAL), (SECRET_QUERY, b'=', &NAME)]
-            .into_iter()
-            .flat_map(|(bit, end_byte, class)| {
-                memchr::memchr_iter(end_byte, b).filter_map(move |end| {
-                    let run = b[..end]
-                        .iter()
-                        .rev()
-                        .take_while(|&&c| class[usize::from(c)])
-                        .count();
-                    (run > 0).then_some((end - run, end, bit))
-                })
-            });
-        let keys = json_key_starts(b).map(|q| (q, q + 1, SECRET_JSON));
-        for (start, end, bit) in runs.chain(keys) {
+        // One pass for the three bytes that end or open a zone.
+        let mut quote = None;
+        let zones = memchr::memchr3_iter(b'@', b'=', b'"', b).filter_map(|i| {
+            let run = |class: &[bool; 256]| {
+                let n = b[..i].iter().rev().take_while(|&&c| class[usize::from(c)]);
+                i - n.count()
+            };
+            match b[i] {
+                b'@' => Some((run(&LOCAL), i, EMAIL)),
+                b'=' => Some((run(&NAME), i, SECRET_QUERY)),
+                _ => {
+                    let open = quote.replace(i)?;
+                    is_json_key(b, open, i).then_some((open, open + 1, SECRET_JSON))
+                }
+            }
+        });
+        for (start, end, bit) in zones.filter(|&(start, end, _)| start < end) {
             if z.len == MAX_ZONES || end > u32::MAX as usize {
                 z.everywhere = EMAIL | SECRET_QUERY | SECRET_JSON;
                 z.len = 0;

@@ -60,22 +60,18 @@ pub(crate) struct SecretForms {
 /// The secret patterns that may match somewhere in `b`.
 #[cfg(test)]
 pub(crate) fn secret_forms(b: &[u8]) -> SecretForms {
+    let quotes: Vec<usize> = memchr::memchr_iter(b'"', b).collect();
     SecretForms {
         query: memchr::memchr(b'=', b).is_some(),
-        json: json_key_starts(b).next().is_some(),
+        json: quotes.windows(2).any(|q| is_json_key(b, q[0], q[1])),
     }
 }
 
-/// Where the `"name": "value"` form can start in `b`: the opening quote of each quoted key
-/// that is followed by `:` and holds one of the names' literals. A key holds no `"`, so its
-/// quotes are two consecutive ones.
-pub(crate) fn json_key_starts(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut open = None;
-    memchr::memchr_iter(b'"', b).filter_map(move |i| {
-        let o = open.replace(i)?;
-        let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
-        (colon && holds_literal(&b[o + 1..i])).then_some(o)
-    })
+/// True when the quotes at `open` and `close` (consecutive ones: a key holds no `"`) enclose
+/// a key where the `"name": "value"` form may start: one followed by `:` that holds one of
+/// the names' literals.
+pub(crate) fn is_json_key(b: &[u8], open: usize, close: usize) -> bool {
+    b[close + 1..].iter().find(|&&c| c != b' ') == Some(&b':') && holds_literal(&b[open + 1..close])
 }
 
 /// True for the JSON form's rule (it starts at the key's opening quote), false for the query
