@@ -1,6 +1,7 @@
 //! Rewriting one value: free text, a path with its query, a JSON object of headers, a body.
 //! Every function returns `None` when nothing changed, so clean values cost no allocation.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
@@ -221,7 +222,7 @@ impl Rewriter {
         let mut out = String::with_capacity(room(text.len()));
         let mut last = 0;
         let mut changed = false;
-        for m in re.find_iter(text) {
+        for (m, known) in re.find_iter(text) {
             // `m` is `"name"`; the value is the JSON string after the colon (no escapes here).
             let name = m.start + 1..m.end - 1;
             let Some(val) = string_value_after(text, m.end) else {
@@ -230,7 +231,10 @@ impl Rewriter {
             if val.start < last {
                 continue;
             }
-            let lower = text[name].to_ascii_lowercase();
+            let lower = known.map_or_else(
+                || Cow::Owned(text[name].to_ascii_lowercase()),
+                Cow::Borrowed,
+            );
             let action = policy.header_action(&lower);
             if action == Action::Drop {
                 return None;
@@ -246,7 +250,7 @@ impl Rewriter {
                     self.hash_header_into(&lower, v, &mut out);
                     if out[at..] != *v {
                         changed = true;
-                        *per_header.entry(lower).or_default() += 1;
+                        count_header(per_header, &lower);
                     }
                     last = val.end;
                     continue;
@@ -257,7 +261,7 @@ impl Rewriter {
                 Some(n) if n != v => {
                     out.push_str(&n);
                     changed = true;
-                    *per_header.entry(lower).or_default() += 1;
+                    count_header(per_header, &lower);
                 }
                 _ => out.push_str(v),
             }
@@ -413,6 +417,16 @@ impl Rewriter {
                 changed
             }
             _ => false,
+        }
+    }
+}
+
+/// Counts one value replaced in header `lower` (allocating its name only the first time).
+fn count_header(per_header: &mut BTreeMap<String, u64>, lower: &str) {
+    match per_header.get_mut(lower) {
+        Some(n) => *n += 1,
+        None => {
+            per_header.insert(lower.to_string(), 1);
         }
     }
 }
