@@ -71,6 +71,17 @@ pub fn scrub_throughput(c: &mut Criterion) {
     g.bench_function("scan_pii_value", |b| {
         b.iter(|| scan(std::hint::black_box(dirty)))
     });
+    // A free-text note with one email and one secret-named JSON key among many words: only
+    // the email's word and the key's quote may start those patterns.
+    let note = format!(
+        "{{\"password\":\"hunter2\",\"note\":\"{} write to tara.chen67@example.org {}\"}}",
+        "the caller asked for the flood zone to be checked again before renewal".repeat(6),
+        "and the premium was confirmed by phone after the survey".repeat(6),
+    );
+    g.throughput(Throughput::Bytes(note.len() as u64));
+    g.bench_function("scan_note_value", |b| {
+        b.iter(|| scan(std::hint::black_box(&note)))
+    });
     // Whole values (hashed columns: user ids, emails, client addresses) never seen before,
     // as most are in a log of many citizens: the shape tests, the HMAC and the memo's insert.
     let values: Vec<String> = (0..10_000)

@@ -27,13 +27,17 @@
 //! Most tries end before a walk: a table over three bytes' DFA classes says whether a match
 //! can start with them at all, and most words die within three bytes ("Content", `":"`).
 //!
-//! Two patterns run through whole words before they fail: the email's local part and the
-//! `prefix_` of a secret name. A text with no `@` cannot hold an email, one with no `=` no
-//! `name=value` secret, and one with no quoted key holding a secret name's literal no
-//! `"name": "value"` secret, so each text is scanned with the DFA built without the patterns
-//! it cannot match (a pattern that matches nowhere in a text changes no leftmost-first result
-//! in it). Most header objects need none of them, and a JSON body with a `"password"` key
-//! but no `=` is spared the query form, which would otherwise walk every word of it.
+//! Three patterns run through whole words or start at every quote before they fail: the
+//! email's local part, the `prefix_` of a `name=value` secret and the quoted key of a
+//! `"name": "value"` secret. Each can start only in a zone of the text found beforehand: an
+//! email in a run of local-part bytes that ends at `@`, a `name=value` secret in a run of name
+//! bytes that ends at `=` (neither class holds its end byte, so the run from a start byte is
+//! the one that must end there), a JSON secret at the opening quote of a key that holds one
+//! of the names' literals and is followed by `:`. Each byte is tried with the DFA built
+//! without the patterns that cannot start there: a pattern that cannot match at a byte
+//! changes no leftmost-first result at it. Most header objects have no zone at all, and in a
+//! JSON body with an email only the email's own word walks the email pattern (before the
+//! zones, every word of a text with an `@` did, and every quote of a body with a secret key).
 
 use std::sync::OnceLock;
 
@@ -42,7 +46,7 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
-use super::detect::{Detector, Hit, Rule, is_json_form, rules, secret_forms};
+use super::detect::{Detector, Hit, Rule, is_json_form, is_json_key, rules};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries and the DFAs stay small.
@@ -187,49 +191,103 @@ impl Anchor {
         }
         last.map(|(end, pid)| (end, self.rule[pid]))
     }
-
-    /// The leftmost match at or after `at`: (start, end, rule index). Tries `at` itself, then
-    /// only the bytes where a hit can start (see the module notes).
-    fn leftmost(&self, b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
-        if let Some((end, rule)) = self.at(b, at) {
-            return Some((at, end, rule));
-        }
-        // Past the rest of a word the scan position is in.
-        let mut p = if is_word(*b.get(at)?) {
-            word_end(b, at + 1)
-        } else {
-            at + 1
-        };
-        while let Some(&c) = b.get(p) {
-            if is_word(c) {
-                // A word start: tried, then the rest of the word is not.
-                if let Some((end, rule)) = self.at(b, p) {
-                    return Some((p, end, rule));
-                }
-                p = word_end(b, p + 1);
-            } else {
-                if self.starts[usize::from(c)]
-                    && let Some((end, rule)) = self.at(b, p)
-                {
-                    return Some((p, end, rule));
-                }
-                p += 1;
-            }
-        }
-        None
-    }
 }
 
-/// ASCII letters and digits, by byte: one load where `is_ascii_alphanumeric` is three ranges.
-static WORD: [bool; 256] = {
+/// Bytes an email's local part may hold (`[A-Za-z0-9._%+\-]`).
+static LOCAL: [bool; 256] = byte_set(b"._%+-");
+/// Bytes a `name=value` secret's name may hold (`[A-Za-z0-9_\-]`).
+static NAME: [bool; 256] = byte_set(b"_-");
+
+/// Letters, digits and `extra`, by byte.
+const fn byte_set(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
         t[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
     }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
     t
-};
+}
+
+/// Zones kept per text; past that, the patterns' bits apply at every byte, as if no zones
+/// were drawn (slower, same hits).
+const MAX_ZONES: usize = 8;
+
+/// Where, in one text, the three patterns that need a terminator or a key can start (see the
+/// module notes): an email only in a run of local-part bytes that ends at `@`, a `name=value`
+/// secret only in a run of name bytes that ends at `=`, a `"name": "value"` secret only at
+/// the opening quote of a key that holds a name's literal and is followed by `:`.
+struct Zones {
+    /// (start, end, variant bit), in order; zones never share a byte (a name run that ends at
+    /// `=` does not end at `@`, and neither run holds a quote).
+    at: [(u32, u32, u8); MAX_ZONES],
+    len: usize,
+    /// Bits that apply at every byte (when the zones did not fit).
+    everywhere: usize,
+    /// The first zone that may still hold a later position.
+    next: usize,
+}
+
+impl Zones {
+    fn of(b: &[u8]) -> Zones {
+        let mut z = Zones {
+            at: [(0, 0, 0); MAX_ZONES],
+            len: 0,
+            everywhere: 0,
+            next: 0,
+        };
+        // One pass for the three bytes that end or open a zone.
+        let mut quote = None;
+        let zones = memchr::memchr3_iter(b'@', b'=', b'"', b).filter_map(|i| {
+            let run = |class: &[bool; 256]| {
+                let n = b[..i].iter().rev().take_while(|&&c| class[usize::from(c)]);
+                i - n.count()
+            };
+            match b[i] {
+                b'@' => Some((run(&LOCAL), i, EMAIL)),
+                b'=' => Some((run(&NAME), i, SECRET_QUERY)),
+                _ => {
+                    let open = quote.replace(i)?;
+                    is_json_key(b, open, i).then_some((open, open + 1, SECRET_JSON))
+                }
+            }
+        });
+        for (start, end, bit) in zones.filter(|&(start, end, _)| start < end) {
+            if z.len == MAX_ZONES || end > u32::MAX as usize {
+                z.everywhere = EMAIL | SECRET_QUERY | SECRET_JSON;
+                z.len = 0;
+                return z;
+            }
+            z.at[z.len] = (start as u32, end as u32, bit as u8);
+            z.len += 1;
+        }
+        z.at[..z.len].sort_unstable();
+        z
+    }
+
+    /// The zone bits at `p`; `p` never decreases from one call to the next.
+    #[inline]
+    fn bits(&mut self, p: usize) -> usize {
+        if self.next == self.len {
+            return self.everywhere;
+        }
+        while self.next < self.len && self.at[self.next].1 as usize <= p {
+            self.next += 1;
+        }
+        match self.at[..self.len].get(self.next) {
+            Some(&(start, _, bit)) if start as usize <= p => self.everywhere | usize::from(bit),
+            _ => self.everywhere,
+        }
+    }
+}
+
+/// ASCII letters and digits, by byte: one load where `is_ascii_alphanumeric` is three ranges.
+static WORD: [bool; 256] = byte_set(b"");
 
 /// True for an ASCII letter or digit.
 #[inline]
@@ -290,21 +348,10 @@ impl Automaton {
     /// Appends every validated hit in `text` to `hits`, in order, never overlapping.
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
         let b = text.as_bytes();
-        let mut bits = 0;
-        if memchr::memchr(b'@', b).is_some() {
-            bits |= EMAIL;
-        }
-        let secret = secret_forms(b);
-        if secret.query {
-            bits |= SECRET_QUERY;
-        }
-        if secret.json {
-            bits |= SECRET_JSON;
-        }
-        let anchor = self.variant(bits);
+        let mut zones = Zones::of(b);
         let mut at = 0;
         while at < text.len() {
-            let Some((start, end, first)) = anchor.leftmost(b, at) else {
+            let Some((start, end, first)) = self.leftmost(b, at, &mut zones) else {
                 break;
             };
             let mut found =
@@ -336,6 +383,45 @@ impl Automaton {
                 at += 1;
             }
         }
+    }
+
+    /// The leftmost match at or after `at`: (start, end, rule index). Tries `at` itself, then
+    /// only the bytes where a hit can start (see the module notes), each with the DFA of the
+    /// patterns that can start there (by the zone it lies in).
+    fn leftmost(&self, b: &[u8], at: usize, zones: &mut Zones) -> Option<(usize, usize, usize)> {
+        // Most texts have no zone: one DFA for the whole text.
+        let plain = self.variant(zones.everywhere);
+        let mut anchor = |p: usize| match zones.bits(p) {
+            bits if bits == zones.everywhere => plain,
+            bits => self.variant(bits),
+        };
+        if let Some((end, rule)) = anchor(at).at(b, at) {
+            return Some((at, end, rule));
+        }
+        // Past the rest of a word the scan position is in.
+        let mut p = if is_word(*b.get(at)?) {
+            word_end(b, at + 1)
+        } else {
+            at + 1
+        };
+        while let Some(&c) = b.get(p) {
+            if is_word(c) {
+                // A word start: tried, then the rest of the word is not.
+                if let Some((end, rule)) = anchor(p).at(b, p) {
+                    return Some((p, end, rule));
+                }
+                p = word_end(b, p + 1);
+            } else {
+                let a = anchor(p);
+                if a.starts[usize::from(c)]
+                    && let Some((end, rule)) = a.at(b, p)
+                {
+                    return Some((p, end, rule));
+                }
+                p += 1;
+            }
+        }
+        None
     }
 
     /// The first rule in rule order, other than `skip`, that matches at `start` and
@@ -418,7 +504,7 @@ mod tests {
     }
 
     /// The module's claim: trying only the scan position, word starts and the punctuation a
-    /// pattern starts with, with the patterns a text cannot match left out, finds exactly the
+    /// pattern starts with, with the patterns that cannot start there left out, finds exactly the
     /// hits of the plain unanchored search. Random texts are built from pieces of every kind
     /// of value, glued without and with separators, so candidates start inside words, overlap,
     /// fail validation and sit next to each other.
@@ -490,7 +576,10 @@ mod tests {
         let re = build(&patterns);
         let each: Vec<_> = patterns.iter().map(|p| build(&[p])).collect();
         let mut hits = Vec::new();
-        for pieces in crate::testing::random_texts(0x9e37_79b9_7f4a_7c15, 20_000, 1..25, &PIECES) {
+        // Short texts, then long ones that hold more zones than are kept.
+        let short = crate::testing::random_texts(0x9e37_79b9_7f4a_7c15, 20_000, 1..25, &PIECES);
+        let long = crate::testing::random_texts(0x2545_f491_4f6c_dd1d, 2_000, 60..160, &PIECES);
+        for pieces in short.chain(long) {
             let text = pieces.concat();
             hits.clear();
             shared().scan(&text, &mut hits);

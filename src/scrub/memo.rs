@@ -10,6 +10,12 @@
 //! hashes the value once, reads one slot and compares one run of bytes; an insert allocates
 //! nothing once the generation's buffers have grown. Memory per generation is bounded in entries and
 //! in bytes ([`GEN_BYTES`]); entries longer than [`MAX_ENTRY`] are not kept.
+//!
+//! A memo that is not worth asking rests: some kinds never repeat in a log (a bearer token
+//! or a password per request), and for them a look-up and an insert are pure cost. After a
+//! window of [`WINDOW`] look-ups with fewer than one hit in [`WORTH`], the next [`REST`]
+//! values are made without it; then it is asked again. A memo only saves work, so the
+//! pseudonyms are the same either way.
 
 /// Entries per generation (two generations: the same 16k entries as the old clear-when-full
 /// cache at most).
@@ -20,6 +26,14 @@ const GEN_SLOTS: usize = GEN_ENTRIES * 2;
 const GEN_BYTES: usize = 1 << 20;
 /// The longest key plus pseudonym kept (a hashed body can be large and is rarely repeated).
 const MAX_ENTRY: usize = (1 << LEN_BITS) - 1;
+
+/// Look-ups per judgement of whether a memo is worth asking.
+const WINDOW: u32 = 4096;
+/// A window needs at least one hit per `WORTH` look-ups; below that a miss (hash, two probes,
+/// an insert) costs more than the hits save.
+const WORTH: u32 = 16;
+/// Values made without the memo after a window that was not worth it.
+const REST: u32 = 16 * WINDOW;
 
 /// Where a memoized pseudonym sits: generation and slot.
 #[derive(Debug, Clone, Copy)]
@@ -119,11 +133,40 @@ pub(super) struct Memo {
     gens: [Gen; 2],
     /// Index of the recent generation in `gens`.
     recent: usize,
+    /// Look-ups and hits in the current window.
+    asked: u32,
+    found: u32,
+    /// Values still to be made without the memo.
+    rest: u32,
 }
 
 impl Memo {
+    /// True while the memo rests (see the module's comment): the caller makes the value
+    /// itself and neither asks nor inserts. Each call counts one value.
+    pub fn resting(&mut self) -> bool {
+        if self.rest == 0 {
+            return false;
+        }
+        self.rest -= 1;
+        true
+    }
+
     /// The memoized pseudonym of `key` (whose hash is `h`), if any.
     pub fn get(&mut self, h: u64, key: &str) -> Option<Found> {
+        let f = self.lookup(h, key);
+        self.asked += 1;
+        self.found += u32::from(f.is_some());
+        if self.asked == WINDOW {
+            if self.found * WORTH < WINDOW {
+                self.rest = REST;
+            }
+            self.asked = 0;
+            self.found = 0;
+        }
+        f
+    }
+
+    fn lookup(&mut self, h: u64, key: &str) -> Option<Found> {
         let (r, o) = (self.recent, 1 - self.recent);
         if let Some(e) = self.gens[r].find(h, key) {
             return Some(Found(r, e));
@@ -204,6 +247,26 @@ mod tests {
                 .expect("a value looked up every row stays");
             assert_eq!(m.value(f), "p-hot");
         }
+    }
+
+    #[test]
+    fn a_memo_without_hits_rests_and_one_with_hits_does_not() {
+        let (mut cold, mut warm) = (Memo::default(), Memo::default());
+        for i in 0..WINDOW {
+            let k = format!("k{i}");
+            assert!(!cold.resting() && !warm.resting());
+            assert!(cold.get(h(&k), &k).is_none());
+            cold.insert(h(&k), &k, "p");
+            let w = format!("w{}", i % 64);
+            if warm.get(h(&w), &w).is_none() {
+                warm.insert(h(&w), &w, "p");
+            }
+        }
+        // Every value was new: the next REST values skip the memo, then it is asked again.
+        assert!((0..REST).all(|_| cold.resting()));
+        assert!(!cold.resting());
+        // A value every 64th look-up missed (64 of 4096) and the rest hit: it is worth asking.
+        assert!(!warm.resting());
     }
 
     #[test]

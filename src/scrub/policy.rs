@@ -229,9 +229,14 @@ impl Policy {
 
     /// The action for header `name` (any case).
     pub fn header_action(&self, name: &str) -> Action {
-        let lower = name.to_ascii_lowercase();
+        // Most names come lower-cased already: no copy for them.
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
         self.headers
-            .get(&lower)
+            .get(lower.as_ref())
             .copied()
             .unwrap_or(self.defaults.header_action)
     }

@@ -152,7 +152,7 @@ impl Pseudonymizer {
     }
 
     /// The pseudonym of `value` from memo `slot`, made by `make` into buffer `buf` when the
-    /// memo does not hold it (and kept there when the memo has no room for it).
+    /// memo does not hold it (and kept there when the memo has no room for it or rests).
     fn memoized(
         &mut self,
         slot: usize,
@@ -160,14 +160,17 @@ impl Pseudonymizer {
         value: &str,
         make: impl FnOnce(&mut Self, &mut String),
     ) -> &str {
-        let h = self.hasher.hash_one(value);
-        if let Some(f) = self.memo[slot].get(h, value) {
+        // A resting memo (one whose kind does not repeat) is neither asked nor filled.
+        let h = (!self.memo[slot].resting()).then(|| self.hasher.hash_one(value));
+        if let Some(h) = h
+            && let Some(f) = self.memo[slot].get(h, value)
+        {
             return self.memo[slot].value(f);
         }
         let mut out = std::mem::take(&mut self.bufs[buf]);
         out.clear();
         make(self, &mut out);
-        let f = self.memo[slot].insert(h, value, &out);
+        let f = h.and_then(|h| self.memo[slot].insert(h, value, &out));
         self.bufs[buf] = out;
         match f {
             Some(f) => self.memo[slot].value(f),

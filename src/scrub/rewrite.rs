@@ -1,6 +1,7 @@
 //! Rewriting one value: free text, a path with its query, a JSON object of headers, a body.
 //! Every function returns `None` when nothing changed, so clean values cost no allocation.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
@@ -105,7 +106,7 @@ impl Rewriter {
                 continue;
             }
             let (start, end) = map.map_or((h.start, h.end), |m| (m[h.start], m[h.end]));
-            let o = out.get_or_insert_with(|| String::with_capacity(original.len() + 16));
+            let o = out.get_or_insert_with(|| String::with_capacity(room(original.len())));
             o.push_str(&original[last..start]);
             let p = self.ps.detected(h.detector, v);
             if map.is_some() && (url || original[start..end].contains('%')) {
@@ -135,8 +136,13 @@ impl Rewriter {
     pub fn hash_in_place(&mut self, v: &mut String) {
         if !self.allowed(v) {
             let p = self.ps.whole(v);
-            v.clear();
-            v.push_str(p);
+            if p.len() > v.capacity() {
+                // Growing would copy the old bytes only to overwrite them.
+                *v = p.to_owned();
+            } else {
+                v.clear();
+                v.push_str(p);
+            }
         }
     }
 
@@ -213,10 +219,10 @@ impl Rewriter {
         counts: &mut Counts,
         per_header: &mut BTreeMap<String, u64>,
     ) -> Option<Option<String>> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(room(text.len()));
         let mut last = 0;
         let mut changed = false;
-        for m in re.find_iter(text) {
+        for (m, known) in re.find_iter(text) {
             // `m` is `"name"`; the value is the JSON string after the colon (no escapes here).
             let name = m.start + 1..m.end - 1;
             let Some(val) = string_value_after(text, m.end) else {
@@ -225,7 +231,10 @@ impl Rewriter {
             if val.start < last {
                 continue;
             }
-            let lower = text[name].to_ascii_lowercase();
+            let lower = known.map_or_else(
+                || Cow::Owned(text[name].to_ascii_lowercase()),
+                Cow::Borrowed,
+            );
             let action = policy.header_action(&lower);
             if action == Action::Drop {
                 return None;
@@ -241,7 +250,7 @@ impl Rewriter {
                     self.hash_header_into(&lower, v, &mut out);
                     if out[at..] != *v {
                         changed = true;
-                        *per_header.entry(lower).or_default() += 1;
+                        count_header(per_header, &lower);
                     }
                     last = val.end;
                     continue;
@@ -252,7 +261,7 @@ impl Rewriter {
                 Some(n) if n != v => {
                     out.push_str(&n);
                     changed = true;
-                    *per_header.entry(lower).or_default() += 1;
+                    count_header(per_header, &lower);
                 }
                 _ => out.push_str(v),
             }
@@ -410,6 +419,22 @@ impl Rewriter {
             _ => false,
         }
     }
+}
+
+/// Counts one value replaced in header `lower` (allocating its name only the first time).
+fn count_header(per_header: &mut BTreeMap<String, u64>, lower: &str) {
+    match per_header.get_mut(lower) {
+        Some(n) => *n += 1,
+        None => {
+            per_header.insert(lower.to_string(), 1);
+        }
+    }
+}
+
+/// Bytes to reserve for a rewritten text of `len` bytes: pseudonyms are often longer than
+/// their values (a user id's, an email's), and regrowing the output showed in profiles.
+fn room(len: usize) -> usize {
+    len + len / 4 + 32
 }
 
 /// True when `text` holds byte `b`. Every value is checked for `%` and `\\` before it is

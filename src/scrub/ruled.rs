@@ -16,6 +16,9 @@ pub(crate) struct RuledHeaders {
     /// depend on which search ran.
     re: Regex,
     ascii_names: bool,
+    /// Bit `n` set when some name is `n` bytes long (bit 63: 63 or longer): most quoted
+    /// spans are skipped on their length alone.
+    lengths: u64,
 }
 
 impl RuledHeaders {
@@ -30,17 +33,20 @@ impl RuledHeaders {
             .expect("escaped header names compile");
         Some(RuledHeaders {
             ascii_names: names.iter().all(|n| n.is_ascii() && !n.contains('"')),
+            lengths: names.iter().fold(0, |bits, n| bits | length_bit(n.len())),
             names,
             re,
         })
     }
 
-    /// Every `"name"` in `text`, leftmost first, never overlapping (the regex's matches). A
-    /// byte search on ASCII text: the regex search cost 2 % of scrubbed ingest.
+    /// Every `"name"` in `text`, leftmost first, never overlapping (the regex's matches), with
+    /// the lower-cased name when the byte search found it. A byte search on ASCII text: the
+    /// regex search cost 2 % of scrubbed ingest.
     pub fn find_iter<'r, 'h>(&'r self, text: &'h str) -> NameMatches<'r, 'h> {
         if self.ascii_names && text.is_ascii() {
             NameMatches::Ascii {
                 names: &self.names,
+                lengths: self.lengths,
                 text,
                 at: 0,
             }
@@ -55,18 +61,29 @@ pub(crate) enum NameMatches<'r, 'h> {
     Regex(FindMatches<'r, 'h>),
     Ascii {
         names: &'r [String],
+        lengths: u64,
         text: &'h str,
         at: usize,
     },
 }
 
-impl Iterator for NameMatches<'_, '_> {
-    type Item = Range<usize>;
+/// The bit of [`RuledHeaders::lengths`] for a name of `len` bytes.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
 
-    fn next(&mut self) -> Option<Range<usize>> {
+impl<'r> Iterator for NameMatches<'r, '_> {
+    type Item = (Range<usize>, Option<&'r str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
         match self {
-            NameMatches::Regex(m) => m.next().map(|m| m.range()),
-            NameMatches::Ascii { names, text, at } => {
+            NameMatches::Regex(m) => m.next().map(|m| (m.range(), None)),
+            NameMatches::Ascii {
+                names,
+                lengths,
+                text,
+                at,
+            } => {
                 // `str::find` of one ASCII byte runs a word-at-a-time memchr.
                 let quote = |from: usize| text[from..].find('"');
                 let Some(q) = quote(*at) else {
@@ -78,12 +95,13 @@ impl Iterator for NameMatches<'_, '_> {
                 while let Some(q) = quote(i + 1) {
                     let j = i + 1 + q;
                     let between = &text.as_bytes()[i + 1..j];
-                    if names
-                        .iter()
-                        .any(|n| between.eq_ignore_ascii_case(n.as_bytes()))
+                    if *lengths & length_bit(between.len()) != 0
+                        && let Some(n) = names
+                            .iter()
+                            .find(|n| between.eq_ignore_ascii_case(n.as_bytes()))
                     {
                         *at = j + 1;
-                        return Some(i..j + 1);
+                        return Some((i..j + 1, Some(n.as_str())));
                     }
                     i = j;
                 }
@@ -111,7 +129,7 @@ mod tests {
     use super::*;
 
     fn both(r: &RuledHeaders, text: &str) -> Vec<Range<usize>> {
-        let bytes: Vec<_> = r.find_iter(text).collect();
+        let bytes: Vec<_> = r.find_iter(text).map(|(m, _)| m).collect();
         let re: Vec<_> = r.re.find_iter(text).map(|m| m.range()).collect();
         assert_eq!(bytes, re, "{text}");
         bytes
@@ -133,6 +151,9 @@ mod tests {
             both(&r, t);
         }
         assert_eq!(both(&r, texts[0]).len(), 2);
+        // The byte search names the policy's lower-cased name it found.
+        let known: Vec<_> = r.find_iter(texts[0]).map(|(_, n)| n).collect();
+        assert_eq!(known, [Some("authorization"), Some("cookie")]);
         // Not ASCII: the regex answers (the Kelvin sign folds to `k`).
         let kelvin = "{\"coo\u{212A}ie\":\"a=b\"}";
         assert_eq!(r.find_iter(kelvin).count(), 1);

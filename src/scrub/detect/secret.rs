@@ -47,6 +47,7 @@ fn names() -> String {
 }
 
 /// Which of the two secret patterns can match somewhere in a text (see [`secret_forms`]).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SecretForms {
     /// `name=value`: needs a `=`.
@@ -56,24 +57,21 @@ pub(crate) struct SecretForms {
     pub json: bool,
 }
 
-/// The secret patterns that may match in `b`; one that cannot is left out of the scan.
+/// The secret patterns that may match somewhere in `b`.
+#[cfg(test)]
 pub(crate) fn secret_forms(b: &[u8]) -> SecretForms {
-    let mut json = false;
-    let mut open: Option<usize> = None;
-    for i in memchr::memchr_iter(b'"', b) {
-        if let Some(o) = open {
-            let colon = b[i + 1..].iter().find(|&&c| c != b' ') == Some(&b':');
-            if colon && holds_literal(&b[o + 1..i]) {
-                json = true;
-                break;
-            }
-        }
-        open = Some(i);
-    }
+    let quotes: Vec<usize> = memchr::memchr_iter(b'"', b).collect();
     SecretForms {
         query: memchr::memchr(b'=', b).is_some(),
-        json,
+        json: quotes.windows(2).any(|q| is_json_key(b, q[0], q[1])),
     }
+}
+
+/// True when the quotes at `open` and `close` (consecutive ones: a key holds no `"`) enclose
+/// a key where the `"name": "value"` form may start: one followed by `:` that holds one of
+/// the names' literals.
+pub(crate) fn is_json_key(b: &[u8], open: usize, close: usize) -> bool {
+    b[close + 1..].iter().find(|&&c| c != b' ') == Some(&b':') && holds_literal(&b[open + 1..close])
 }
 
 /// True for the JSON form's rule (it starts at the key's opening quote), false for the query
@@ -84,22 +82,34 @@ pub(crate) fn is_json_form(rule: &Rule) -> bool {
 
 /// True when `key` holds one of the names' literals, compared without case.
 fn holds_literal(key: &[u8]) -> bool {
-    // The distinct literals by their first letter (`a` to `z`).
-    static BY_FIRST: OnceLock<Vec<Vec<&'static [u8]>>> = OnceLock::new();
-    let by_first = BY_FIRST.get_or_init(|| {
-        let mut t = vec![Vec::new(); 26];
+    /// The distinct literals by their first letter (`a` to `z`), and per first letter a bit
+    /// for each second letter some literal has: most places in a key fail on that one look-up.
+    struct Literals {
+        by_first: Vec<Vec<&'static [u8]>>,
+        second: [u32; 26],
+    }
+    static LITERALS: OnceLock<Literals> = OnceLock::new();
+    let lits = LITERALS.get_or_init(|| {
+        let mut t = Literals {
+            by_first: vec![Vec::new(); 26],
+            second: [0; 26],
+        };
         for (_, lit) in NAME_FORMS {
-            let slot: &mut Vec<&[u8]> = &mut t[usize::from(lit.as_bytes()[0] - b'a')];
+            let (a, b) = (lit.as_bytes()[0] - b'a', lit.as_bytes()[1] - b'a');
+            let slot: &mut Vec<&[u8]> = &mut t.by_first[usize::from(a)];
             if !slot.contains(&lit.as_bytes()) {
                 slot.push(lit.as_bytes());
             }
+            t.second[usize::from(a)] |= 1 << b;
         }
         t
     });
-    (0..key.len()).any(|j| {
-        let c = key[j].to_ascii_lowercase();
-        c.is_ascii_lowercase()
-            && by_first[usize::from(c - b'a')].iter().any(|lit| {
+    key.windows(2).enumerate().any(|(j, pair)| {
+        let (a, b) = (pair[0].to_ascii_lowercase(), pair[1].to_ascii_lowercase());
+        a.is_ascii_lowercase()
+            && b.is_ascii_lowercase()
+            && lits.second[usize::from(a - b'a')] & (1 << (b - b'a')) != 0
+            && lits.by_first[usize::from(a - b'a')].iter().any(|lit| {
                 key.len() - j >= lit.len() && key[j..j + lit.len()].eq_ignore_ascii_case(lit)
             })
     })
@@ -202,6 +212,23 @@ mod tests {
                 "{form}: the literal must not be optional"
             );
             assert!(lit.bytes().all(|b| b.is_ascii_lowercase()), "{lit}");
+            assert!(lit.len() >= 2, "{lit}: the pair filter needs two letters");
+        }
+    }
+
+    /// The pair filter only skips places where no literal starts.
+    #[test]
+    fn holds_literal_finds_every_literal_anywhere() {
+        let mut pieces: Vec<&str> = super::NAME_FORMS.iter().map(|(_, l)| *l).collect();
+        pieces.extend([
+            "PASS", "Api", "x-", "_", "é", "ss", "o", "ac", "count", "-Key", "9",
+        ]);
+        for text in crate::testing::random_texts(0x5ec2e7, 20_000, 1..5, &pieces) {
+            let key = text.concat();
+            let plain = super::NAME_FORMS
+                .iter()
+                .any(|(_, lit)| key.to_ascii_lowercase().contains(lit));
+            assert_eq!(super::holds_literal(key.as_bytes()), plain, "{key}");
         }
     }
 
