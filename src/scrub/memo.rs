@@ -265,7 +265,7 @@ mod tests {
         // Every value was new: the next REST values skip the memo, then it is asked again.
         assert!((0..REST).all(|_| cold.resting()));
         assert!(!cold.resting());
-        // A value every 64th look-up missed (64 of 4096) and the rest hit: it is worth asking.
+        // 64 values over and over: only their first look-ups missed (64 of 4,096): worth asking.
         assert!(!warm.resting());
     }
 
