@@ -312,9 +312,9 @@ const BATCH_ROWS: usize = 2048;
 /// Batches in flight per channel: bounds the memory the stages hold between them. Each
 /// batch of a wide log is about 2 MB; two per channel keep every stage busy (8 were no
 /// faster) and 6 fewer batches on each of the two channels cut two lanes' peak RSS.
-pub(crate) const CHANNEL_BATCHES: usize = 2;
+const CHANNEL_BATCHES: usize = 2;
 /// Batches in flight into and out of each transform lane (when there are several).
-pub(crate) const LANE_BATCHES: usize = 1;
+const LANE_BATCHES: usize = 1;
 
 /// What flows between the pipeline's stages.
 enum Msg {

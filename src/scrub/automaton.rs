@@ -273,9 +273,6 @@ impl Zones {
     /// The zone bits at `p`; `p` never decreases from one call to the next.
     #[inline]
     fn bits(&mut self, p: usize) -> usize {
-        if self.next == self.len {
-            return self.everywhere;
-        }
         while self.next < self.len && self.at[self.next].1 as usize <= p {
             self.next += 1;
         }
