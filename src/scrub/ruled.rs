@@ -48,7 +48,7 @@ impl RuledHeaders {
                 names: &self.names,
                 lengths: self.lengths,
                 text,
-                at: 0,
+                quotes: memchr::memchr_iter(b'"', text.as_bytes()),
             }
         } else {
             NameMatches::Regex(self.re.find_iter(text))
@@ -63,7 +63,10 @@ pub(crate) enum NameMatches<'r, 'h> {
         names: &'r [String],
         lengths: u64,
         text: &'h str,
-        at: usize,
+        /// The quotes of `text` not yet looked at, found a vector at a time: a header
+        /// object has a quote every few bytes, and one search per quote (`str::find`) cost
+        /// 3 % of a scrubbed ingest's instructions.
+        quotes: memchr::Memchr<'h>,
     },
 }
 
@@ -82,30 +85,22 @@ impl<'r> Iterator for NameMatches<'r, '_> {
                 names,
                 lengths,
                 text,
-                at,
+                quotes,
             } => {
-                // `str::find` of one ASCII byte runs a word-at-a-time memchr.
-                let quote = |from: usize| text[from..].find('"');
-                let Some(q) = quote(*at) else {
-                    *at = text.len();
-                    return None;
-                };
-                let mut i = *at + q;
-                // No name holds a quote: `"name"` starts at a quote and ends at the next one.
-                while let Some(q) = quote(i + 1) {
-                    let j = i + 1 + q;
+                // No name holds a quote: `"name"` starts at a quote and ends at the next one;
+                // after a match the search goes on from the quote after its closing one.
+                let mut i = quotes.next()?;
+                for j in quotes.by_ref() {
                     let between = &text.as_bytes()[i + 1..j];
                     if *lengths & length_bit(between.len()) != 0
                         && let Some(n) = names
                             .iter()
                             .find(|n| between.eq_ignore_ascii_case(n.as_bytes()))
                     {
-                        *at = j + 1;
                         return Some((i..j + 1, Some(n.as_str())));
                     }
                     i = j;
                 }
-                *at = text.len();
                 None
             }
         }
