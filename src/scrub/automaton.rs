@@ -241,9 +241,13 @@ impl Zones {
             everywhere: 0,
             next: 0,
         };
-        // One pass for the three bytes that end or open a zone.
-        let mut quote = None;
-        let zones = memchr::memchr3_iter(b'@', b'=', b'"', b).filter_map(|i| {
+        // One pass for the three bytes that end a zone: `@`, `=` and the `:` after a key. A
+        // key is found from its colon (its closing quote, then spaces, then `:`) rather than
+        // by pairing every two quotes: a header object has four quotes per member and one
+        // colon, and a pass that stopped at every quote cost 8 % of a scrubbed ingest's
+        // instructions. The key's opening quote is the quote before its closing one, as when
+        // consecutive quotes were paired, so the zones are the same.
+        let zones = memchr::memchr3_iter(b'@', b'=', b':', b).filter_map(|i| {
             let run = |class: &[bool; 256]| {
                 let n = b[..i].iter().rev().take_while(|&&c| class[usize::from(c)]);
                 i - n.count()
@@ -252,8 +256,10 @@ impl Zones {
                 b'@' => Some((run(&LOCAL), i, EMAIL)),
                 b'=' => Some((run(&NAME), i, SECRET_QUERY)),
                 _ => {
-                    let open = quote.replace(i)?;
-                    is_json_key(b, open, i).then_some((open, open + 1, SECRET_JSON))
+                    let spaces = b[..i].iter().rev().take_while(|&&c| c == b' ').count();
+                    let close = (i - spaces).checked_sub(1).filter(|&k| b[k] == b'"')?;
+                    let open = memchr::memrchr(b'"', &b[..close])?;
+                    is_json_key(b, open, close).then_some((open, open + 1, SECRET_JSON))
                 }
             }
         });
