@@ -16,7 +16,10 @@ fn validate(text: &str, span: Range<usize>) -> Option<Range<usize>> {
     let v = &text[span.clone()];
     let (local, _) = v.split_once('@')?;
     // A trailing letter glued to the TLD means the pattern stopped inside a word.
-    if local.ends_with('.') || local.contains("..") || super::alnum(super::after(text, span.end)) {
+    // Two dots in a row, byte by byte: `str::contains("..")` sets up a substring search for
+    // every candidate address (0.6 % of a scrubbed ingest's instructions).
+    let double_dot = local.as_bytes().windows(2).any(|w| w == b"..");
+    if local.ends_with('.') || double_dot || super::alnum(super::after(text, span.end)) {
         return None;
     }
     // Another `@` glued to the domain (`a@b.c@d.com`) is no real address, but replacing only
@@ -48,6 +51,20 @@ mod tests {
         crate::scrub::automaton::shared().scan(text, &mut hits);
         let spans: Vec<&str> = hits.iter().map(|h| &text[h.start..h.end]).collect();
         assert_eq!(spans, ["jane.doe@e.doe@example.com"]);
+    }
+
+    /// Two dots in a row are no local part: the address starts after them.
+    #[test]
+    fn a_local_part_with_two_dots_in_a_row_is_cut_after_them() {
+        for (text, want) in [
+            ("to jane..doe@example.com now", "doe@example.com"),
+            ("jane.doe@example.com", "jane.doe@example.com"),
+        ] {
+            let mut hits = Vec::new();
+            crate::scrub::automaton::shared().scan(text, &mut hits);
+            let spans: Vec<&str> = hits.iter().map(|h| &text[h.start..h.end]).collect();
+            assert_eq!(spans, [want], "{text}");
+        }
     }
 
     /// Found by the `scrub` fuzz target: a value ending in a multi-byte character panicked.
