@@ -46,7 +46,7 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
-use super::detect::{Detector, Hit, Rule, is_json_form, is_json_key, rules};
+use super::detect::{Detector, Hit, Rule, holds_literal, is_json_form, rules};
 
 /// Byte-oriented, ASCII-only compilation: every pattern starts and stops on ASCII bytes, so
 /// spans stay on character boundaries and the DFAs stay small.
@@ -259,7 +259,8 @@ impl Zones {
                     let spaces = b[..i].iter().rev().take_while(|&&c| c == b' ').count();
                     let close = (i - spaces).checked_sub(1).filter(|&k| b[k] == b'"')?;
                     let open = memchr::memrchr(b'"', &b[..close])?;
-                    is_json_key(b, open, close).then_some((open, open + 1, SECRET_JSON))
+                    // The colon is already found: only the key's literal is left to check.
+                    holds_literal(&b[open + 1..close]).then_some((open, open + 1, SECRET_JSON))
                 }
             }
         });

@@ -23,7 +23,7 @@ use std::ops::Range;
 
 pub(crate) use card::luhn_valid;
 pub(crate) use jwt::MARKER_HEADER as JWT_MARKER_HEADER;
-pub(crate) use secret::{is_json_form, is_json_key, is_secret_name};
+pub(crate) use secret::{holds_literal, is_json_form, is_secret_name};
 
 /// A kind of personal data or secret esr detects in free text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

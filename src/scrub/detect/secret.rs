@@ -70,7 +70,8 @@ pub(crate) fn secret_forms(b: &[u8]) -> SecretForms {
 /// True when the quotes at `open` and `close` (consecutive ones: a key holds no `"`) enclose
 /// a key where the `"name": "value"` form may start: one followed by `:` that holds one of
 /// the names' literals.
-pub(crate) fn is_json_key(b: &[u8], open: usize, close: usize) -> bool {
+#[cfg(test)]
+fn is_json_key(b: &[u8], open: usize, close: usize) -> bool {
     b[close + 1..].iter().find(|&&c| c != b' ') == Some(&b':') && holds_literal(&b[open + 1..close])
 }
 
@@ -81,7 +82,7 @@ pub(crate) fn is_json_form(rule: &Rule) -> bool {
 }
 
 /// True when `key` holds one of the names' literals, compared without case.
-fn holds_literal(key: &[u8]) -> bool {
+pub(crate) fn holds_literal(key: &[u8]) -> bool {
     /// The distinct literals by their first letter (`a` to `z`), and per first letter a bit
     /// for each second letter some literal has: most places in a key fail on that one look-up.
     struct Literals {
