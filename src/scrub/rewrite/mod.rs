@@ -6,11 +6,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
+mod pieces;
+
 use super::automaton;
 use super::detect::{Detector, DetectorSet, Hit, is_secret_name};
 use super::policy::{Action, Policy};
 use super::pseudonym::Pseudonymizer;
 use super::ruled::RuledHeaders;
+use pieces::CleanPieces;
 
 /// Hits per detector, indexed by `Detector as usize`.
 pub(crate) type Counts = [u64; Detector::ALL.len()];
@@ -20,6 +23,12 @@ pub(crate) struct Rewriter {
     pub ps: Pseudonymizer,
     allow: HashSet<String>,
     hits: Vec<Hit>,
+    /// Where the text being rewritten is cut (see `pieces`).
+    cuts: Vec<usize>,
+    clean: CleanPieces,
+    /// A piece's rewrite, and the buffer its rescan writes to (both reused).
+    piece_out: String,
+    rescan: String,
 }
 
 impl Rewriter {
@@ -28,6 +37,10 @@ impl Rewriter {
             ps,
             allow,
             hits: Vec::new(),
+            cuts: Vec::new(),
+            clean: CleanPieces::default(),
+            piece_out: String::new(),
+            rescan: String::new(),
         }
     }
 
@@ -44,6 +57,26 @@ impl Rewriter {
 
     /// Replaces the detected values of `text`.
     pub fn text(&mut self, text: &str, set: DetectorSet, counts: &mut Counts) -> Option<String> {
+        if set.is_empty() {
+            return None;
+        }
+        // Text with percent escapes is decoded whole before it is scanned; the rest is
+        // rewritten piece by piece where it can be cut (see `pieces`).
+        if !has(text, b'%')
+            && let Some(done) = self.text_in_pieces(text, set, counts)
+        {
+            return done;
+        }
+        self.text_settled(text, set, counts)
+    }
+
+    /// [`Rewriter::text`] without cutting: the text is scanned whole, and so is every rewrite.
+    fn text_settled(
+        &mut self,
+        text: &str,
+        set: DetectorSet,
+        counts: &mut Counts,
+    ) -> Option<String> {
         // A replacement can complete a new value with its neighbours (a phone's pseudonym
         // ending in digits before `::` reads as an IPv6 address; found by fuzzing), so the
         // output is scanned again, a bounded number of times.
@@ -95,10 +128,28 @@ impl Rewriter {
         set: DetectorSet,
         counts: &mut Counts,
     ) -> Option<String> {
+        let mut out = String::new();
+        self.replace_into(scanned, original, map, url, set, counts, &mut out)
+            .then_some(out)
+    }
+
+    /// [`Rewriter::replace`], appending the rewritten text to `out`; false (and nothing
+    /// appended) when there is nothing to replace.
+    #[allow(clippy::too_many_arguments)]
+    fn replace_into(
+        &mut self,
+        scanned: &str,
+        original: &str,
+        map: Option<&[usize]>,
+        url: bool,
+        set: DetectorSet,
+        counts: &mut Counts,
+        o: &mut String,
+    ) -> bool {
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
         automaton::shared().scan(scanned, &mut hits);
-        let mut out: Option<String> = None;
+        let mut changed = false;
         let mut last = 0;
         for h in &hits {
             let v = &scanned[h.span()];
@@ -106,7 +157,10 @@ impl Rewriter {
                 continue;
             }
             let (start, end) = map.map_or((h.start, h.end), |m| (m[h.start], m[h.end]));
-            let o = out.get_or_insert_with(|| String::with_capacity(room(original.len())));
+            if !changed {
+                o.reserve(room(original.len()));
+                changed = true;
+            }
             o.push_str(&original[last..start]);
             let p = self.ps.detected(h.detector, v);
             if map.is_some() && (url || original[start..end].contains('%')) {
@@ -118,9 +172,10 @@ impl Rewriter {
             counts[h.detector as usize] += 1;
         }
         self.hits = hits;
-        let mut o = out?;
-        o.push_str(&original[last..]);
-        Some(o)
+        if changed {
+            o.push_str(&original[last..]);
+        }
+        changed
     }
 
     /// Appends a whole value's pseudonym, or the value when it is allowed.
