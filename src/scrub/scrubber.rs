@@ -219,7 +219,7 @@ fn text_value(
         Action::Drop => *v = None,
         Action::Detect => {
             if let Some(n) = rw.text(s, plan.set, counts) {
-                *s = n;
+                put(s, n);
             }
         }
         Action::Hash => {
@@ -230,6 +230,30 @@ fn text_value(
             *s = mask(s);
             *hashed += 1;
         }
+    }
+}
+
+/// Puts a rewritten value in the record: into the value's own buffer when it fits. The
+/// buffer came from the reader's thread and goes on to the writer's; a new one from this
+/// thread would cost an allocation here and a free of the old one across threads, and
+/// `rewrite` makes its output in this thread, where freeing it is cheap and its memory is
+/// reused by the next row.
+fn put(dst: &mut String, new: String) {
+    if new.len() <= dst.capacity() {
+        dst.clear();
+        dst.push_str(&new);
+    } else {
+        *dst = new;
+    }
+}
+
+/// [`put`] for bytes.
+fn put_bytes(dst: &mut Vec<u8>, new: Vec<u8>) {
+    if new.len() <= dst.capacity() {
+        dst.clear();
+        dst.extend_from_slice(&new);
+    } else {
+        *dst = new;
     }
 }
 
@@ -290,7 +314,7 @@ impl RecordTransform for Scrubber {
         match p.action {
             Action::Detect => {
                 if let Some(n) = rw.path(&r.path, p.set, &mut counts[0]) {
-                    r.path = n;
+                    put(&mut r.path, n);
                 }
             }
             Action::Hash => {
@@ -308,7 +332,7 @@ impl RecordTransform for Scrubber {
         let p = plans[2];
         match p.action {
             Action::Detect | Action::Hash => {
-                if let Some(h) = r.headers.as_ref()
+                if let Some(h) = r.headers.as_mut()
                     && let Some(n) = rw.headers(
                         h,
                         &self.policy,
@@ -318,7 +342,7 @@ impl RecordTransform for Scrubber {
                         &mut t.per_header,
                     )
                 {
-                    r.headers = Some(n);
+                    put(h, n);
                 }
             }
             _ => text_value(rw, p, &mut counts[2], &mut hashed[2], &mut r.headers),
@@ -331,7 +355,7 @@ impl RecordTransform for Scrubber {
                 Action::Drop => r.body = None,
                 Action::Detect => {
                     if let Some(n) = rw.body(b, p.set, &mut counts[3]) {
-                        *b = n;
+                        put_bytes(b, n);
                     }
                 }
                 Action::Hash => {
@@ -513,6 +537,46 @@ mod tests {
         assert!(p.ends_with(".invalid"));
         assert_eq!(r1.extra[0].as_deref(), Some(p.as_str()));
         assert_eq!(r2.path, format!("/u/{p}"));
+    }
+
+    /// A rewrite that fits goes into the value's own buffer: no allocation here and no free
+    /// of the reader's buffer on this thread.
+    #[test]
+    fn rewrites_that_fit_stay_in_the_values_buffers() {
+        let mut s = Scrubber::new(Policy::default(), &key());
+        s.begin(&["email".into()]).unwrap();
+        let roomy = |v: &str| {
+            let mut s = String::with_capacity(64);
+            s.push_str(v);
+            s
+        };
+        let mut body = Vec::with_capacity(128);
+        body.extend_from_slice(br#"{"email":"jane@example.com","password":"hunter2"}"#);
+        let mut r = TraceRecord {
+            path: "/login".into(),
+            session: Some(roomy("user-42")),
+            body: Some(body),
+            extra: vec![Some(roomy("jane@example.com"))],
+            ..Default::default()
+        };
+        let before = (
+            r.session.as_ref().unwrap().as_ptr(),
+            r.body.as_ref().unwrap().as_ptr(),
+            r.extra[0].as_ref().unwrap().as_ptr(),
+        );
+        s.apply(&mut r);
+        let body = String::from_utf8(r.body.clone().unwrap()).unwrap();
+        assert!(
+            !body.contains("jane") && !body.contains("hunter2"),
+            "{body}"
+        );
+        assert_ne!(r.session.as_deref(), Some("user-42"));
+        let after = (
+            r.session.as_ref().unwrap().as_ptr(),
+            r.body.as_ref().unwrap().as_ptr(),
+            r.extra[0].as_ref().unwrap().as_ptr(),
+        );
+        assert_eq!(before, after);
     }
 
     #[test]
