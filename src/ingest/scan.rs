@@ -18,25 +18,18 @@ fn matches(w: u64, needles: [u8; 3]) -> u64 {
         .fold(0, |hit, &n| hit | zeros(w ^ (ONES * u64::from(n))))
 }
 
-/// The eight bytes of `b` from `at`, if there are eight.
-#[inline]
-fn word(b: &[u8], at: usize) -> Option<u64> {
-    let chunk = b.get(at..at.checked_add(8)?)?;
-    Some(u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
-}
-
 /// Copies `src` into `out` up to the first byte equal to any of `needles` and returns that
 /// byte's index (the bytes before it are copied), or `None` when `src` has none (all of it is
 /// copied). `out` must be at least 8 bytes longer than `src`: whole words are stored, so up to
 /// eight bytes past the copied ones are overwritten.
 #[inline]
 pub(crate) fn copy_until(src: &[u8], out: &mut [u8], needles: [u8; 3]) -> Option<usize> {
-    assert!(
-        out.len() >= src.len() + 8,
-        "copy_until needs a word of slack"
-    );
+    let n = src.len();
+    // One bounds check here (it panics if `out` is short) lets the loop's go.
+    let out = &mut out[..n + 8];
     let mut i = 0;
-    while let Some(w) = word(src, i) {
+    while i + 8 <= n {
+        let w = u64::from_le_bytes(src[i..i + 8].try_into().expect("eight bytes"));
         out[i..i + 8].copy_from_slice(&w.to_le_bytes());
         let hit = matches(w, needles);
         if hit != 0 {
