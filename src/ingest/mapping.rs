@@ -498,21 +498,27 @@ fn parse_latency(c: Cell<'_>) -> Result<Option<f64>, String> {
 /// ten (at most 10^15) are exact in an `f64`, and one IEEE division rounds correctly.
 /// `None` for any other text.
 fn plain_decimal(b: &[u8]) -> Option<f64> {
-    let (int, frac) = match memchr::memchr(b'.', b) {
-        Some(dot) => (&b[..dot], &b[dot + 1..]),
-        None => (b, &b[b.len()..]),
-    };
-    let plain = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
-    let dotted_empty = frac.is_empty() && int.len() < b.len();
-    if int.is_empty() || dotted_empty || int.len() + frac.len() > 15 || !plain(int) || !plain(frac)
-    {
+    if b.len() > 16 {
         return None;
     }
-    let m = int
-        .iter()
-        .chain(frac)
-        .fold(0u64, |a, c| a * 10 + u64::from(c - b'0'));
-    Some(m as f64 / 10u64.pow(frac.len() as u32) as f64)
+    // One pass: the digits as an integer, and where the point is.
+    let (mut m, mut dot) = (0u64, None);
+    for (k, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => m = m * 10 + u64::from(c - b'0'),
+            b'.' if dot.is_none() => dot = Some(k),
+            _ => return None,
+        }
+    }
+    let frac = match dot {
+        None if !b.is_empty() => 0,
+        Some(k) if k > 0 && k + 1 < b.len() => b.len() - k - 1,
+        _ => return None,
+    };
+    if b.len() - usize::from(dot.is_some()) > 15 {
+        return None;
+    }
+    Some(m as f64 / 10u64.pow(frac as u32) as f64)
 }
 
 #[cfg(test)]
