@@ -191,7 +191,7 @@ impl CsvRows {
                 quoted = true;
                 i += 1;
                 loop {
-                    let Some(q) = scan::copy_until(&b[i..], &mut out[o..], [b'"'; 3]) else {
+                    let Some(q) = scan::copy_until(&b[i..], &mut out[o..], [b'"']) else {
                         return Fast::Short;
                     };
                     i += q;
