@@ -13,6 +13,8 @@ use std::io::Read;
 
 use csv_core::{ReadRecordResult, Reader as Core, ReaderBuilder as CoreBuilder};
 
+use super::scan;
+
 /// Why a record could not be read.
 #[derive(Debug)]
 pub(crate) enum RowsError {
@@ -54,7 +56,8 @@ pub(crate) struct CsvRows {
     lagging_lf: u64,
     /// The cell count of the first record (the header), which every record must have.
     expected: Option<usize>,
-    /// The current record's cells back to back, and the end of each in `data`.
+    /// The current record's cells back to back, and the end of each in `data`; `data` is
+    /// longer (scratch space), the last end is where the record's text stops.
     data: Vec<u8>,
     ends: Vec<usize>,
     /// 1-based line the current record starts on.
@@ -114,7 +117,7 @@ impl CsvRows {
         self.rec_line = self.line;
         self.line += std::mem::take(&mut self.lagging_lf);
         let more = loop {
-            self.data.clear();
+            // `data` keeps its length (scratch for both paths); `ends` says what is in it.
             self.ends.clear();
             match self.fast() {
                 Fast::Done => break true,
@@ -161,52 +164,64 @@ impl CsvRows {
 
     /// Parses a plain record at `pos` entirely within the buffer.
     fn fast(&mut self) -> Fast {
-        let b = &self.buf[self.pos..self.end];
-        let d = self.delim;
-        let mut i = 0;
-        // Quoted cells may hold line breaks: they are counted once the record's end is known.
-        let mut quoted = false;
         if !self.started {
             self.started = true;
             return Fast::Odd;
         }
+        let b = &self.buf[self.pos..self.end];
         // A record starting with a blank line (or at the end) is csv_core's to skip.
         if matches!(b.first(), None | Some(b'\n' | b'\r')) {
             return if b.is_empty() { Fast::Short } else { Fast::Odd };
         }
+        // Cells are copied a word at a time while their ends are looked for; unescaping only
+        // shortens, so the record fits in as many bytes as the buffer holds, plus the slack
+        // `copy_until` needs.
+        if self.data.len() < b.len() + 8 {
+            self.data.resize(b.len() + 8, 0);
+        }
+        let out = &mut self.data[..];
+        let d = self.delim;
+        let cell_end = [d, b'\n', b'\r'];
+        let (mut i, mut o) = (0, 0);
+        // Quoted cells may hold line breaks: they are counted once the record's end is known.
+        let mut quoted = false;
         loop {
             // One cell starting at `i`.
             if b.get(i) == Some(&b'"') && d != b'"' {
                 quoted = true;
                 i += 1;
                 loop {
-                    let Some(q) = memchr::memchr(b'"', &b[i..]) else {
+                    let Some(q) = scan::copy_until(&b[i..], &mut out[o..], [b'"']) else {
                         return Fast::Short;
                     };
-                    self.data.extend_from_slice(&b[i..i + q]);
-                    i += q + 1;
-                    match b.get(i) {
+                    i += q;
+                    o += q;
+                    match b.get(i + 1) {
                         None => return Fast::Short,
                         Some(b'"') => {
-                            self.data.push(b'"');
-                            i += 1;
+                            out[o] = b'"';
+                            o += 1;
+                            i += 2;
                         }
-                        Some(_) => break,
+                        Some(_) => {
+                            i += 1;
+                            break;
+                        }
                     }
                 }
                 // After the closing quote only a delimiter or the record's end is plain.
                 match b.get(i) {
-                    Some(&c) if c == d || c == b'\n' || c == b'\r' => {}
+                    Some(&c) if cell_end.contains(&c) => {}
                     _ => return Fast::Odd,
                 }
             } else {
-                let Some(n) = memchr::memchr3(d, b'\n', b'\r', &b[i..]) else {
+                let Some(n) = scan::copy_until(&b[i..], &mut out[o..], cell_end) else {
                     return Fast::Short;
                 };
-                self.data.extend_from_slice(&b[i..i + n]);
                 i += n;
+                o += n;
             }
-            self.ends.push(self.data.len());
+            self.ends.push(o);
             match b[i] {
                 c if c == d => i += 1,
                 b'\n' => {
@@ -239,9 +254,10 @@ impl CsvRows {
     /// Parses one record at `pos` with `csv_core`, as the `csv` crate does. `Ok(false)` at
     /// the end of the input.
     fn slow(&mut self) -> Result<bool, RowsError> {
-        self.data.clear();
         self.ends.clear();
-        self.data.resize(self.data.capacity().max(1024), 0);
+        if self.data.len() < 1024 {
+            self.data.resize(1024, 0);
+        }
         self.ends.resize(self.ends.capacity().max(32), 0);
         let (mut outlen, mut endlen) = (0, 0);
         loop {
@@ -267,12 +283,10 @@ impl CsvRows {
                     self.ends.resize(n, 0);
                 }
                 ReadRecordResult::Record => {
-                    self.data.truncate(outlen);
                     self.ends.truncate(endlen);
                     return Ok(true);
                 }
                 ReadRecordResult::End => {
-                    self.data.clear();
                     self.ends.clear();
                     return Ok(false);
                 }
@@ -351,6 +365,10 @@ mod tests {
             b"\n\n",
             b"a,b\r",
             b"a,b\n1,\"2\"\r",
+            // Cells longer than a word, doubled quotes at word edges, a record that outgrows
+            // the one before it (the scratch space grows) and one shorter after it.
+            b"h1,h2\n\"{\"\"Content-Type\"\":\"\"application/json\"\",\"\"User-Agent\"\":\"\"M/5.0 (X11; \
+              Linux)\"\"}\",plain-cell-longer-than-a-word\r\n\"1234567\"\"\",12345678\n\"\"\"\",\"\"\n",
         ];
         for (n, case) in cases.iter().enumerate() {
             for chunk in [1, 3, 7, 64, 4096] {

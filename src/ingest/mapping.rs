@@ -471,6 +471,12 @@ pub(crate) fn check_json_object(s: &str) -> Result<(), String> {
 
 fn parse_status(c: Cell<'_>) -> Result<Option<u16>, String> {
     let v = match c {
+        // Plain digits, as nearly every log writes them: what `parse::<i64>` gives them.
+        Cell::Str(ref s)
+            if (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.bytes().fold(0, |a, b| a * 10 + i64::from(b - b'0'))
+        }
         Cell::Int(v) => v,
         Cell::Float(f) if f.fract() == 0.0 => f as i64,
         other => match cell_text(other)? {
@@ -492,6 +498,7 @@ fn parse_status(c: Cell<'_>) -> Result<Option<u16>, String> {
 
 fn parse_latency(c: Cell<'_>) -> Result<Option<f64>, String> {
     let v = match c {
+        Cell::Str(ref s) if let Some(v) = plain_decimal(s.as_bytes()) => v,
         Cell::Int(v) => v as f64,
         Cell::Float(f) => f,
         other => match cell_text(other)? {
@@ -508,6 +515,34 @@ fn parse_latency(c: Cell<'_>) -> Result<Option<f64>, String> {
     } else {
         Err("latency is negative or not finite".into())
     }
+}
+
+/// `123` or `66.25` with at most 15 digits in all, as the nearest `f64`, exactly as
+/// `str::parse::<f64>` reads it: both the digits as an integer (below 2^53) and the power of
+/// ten (at most 10^15) are exact in an `f64`, and one IEEE division rounds correctly.
+/// `None` for any other text.
+fn plain_decimal(b: &[u8]) -> Option<f64> {
+    if b.len() > 16 {
+        return None;
+    }
+    // One pass: the digits as an integer, and where the point is.
+    let (mut m, mut dot) = (0u64, None);
+    for (k, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => m = m * 10 + u64::from(c - b'0'),
+            b'.' if dot.is_none() => dot = Some(k),
+            _ => return None,
+        }
+    }
+    let frac = match dot {
+        None if !b.is_empty() => 0,
+        Some(k) if k > 0 && k + 1 < b.len() => b.len() - k - 1,
+        _ => return None,
+    };
+    if b.len() - usize::from(dot.is_some()) > 15 {
+        return None;
+    }
+    Some(m as f64 / 10u64.pow(frac as u32) as f64)
 }
 
 #[cfg(test)]
@@ -620,6 +655,61 @@ mod tests {
         let e = m.record(|i| Cell::Bytes(bad[i]), 1, None).unwrap_err();
         assert_eq!(e.column.as_deref(), Some("note"));
         assert!(e.problem.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn plain_numbers_read_as_the_standard_parsers_read_them() {
+        let texts = [
+            "0",
+            "66.9",
+            "0.1",
+            "0.3",
+            "12.5",
+            "999999999999999",
+            "99999999999999.9",
+            "0.000000000000001",
+            "1234567890.12345",
+            "007.50",
+            "1.",
+            ".5",
+            "1.2.3",
+            "-1",
+            "+1",
+            "1e3",
+            " 1",
+            "",
+            "9999999999999999",
+            "1,5",
+        ];
+        for t in texts {
+            if let Some(v) = plain_decimal(t.as_bytes()) {
+                assert_eq!(v.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
+            }
+            assert_eq!(
+                parse_latency(Cell::Str(Cow::Borrowed(t))),
+                parse_latency(Cell::Bytes(t.as_bytes())),
+                "{t}"
+            );
+        }
+        // Every 1..=6-digit mantissa at every decimal point position.
+        for m in (0u64..1_000_000).step_by(7) {
+            let digits = m.to_string();
+            for dot in 1..=digits.len() {
+                let t = format!("{}.{}", &digits[..dot], &digits[dot..]);
+                let t = t.trim_end_matches('.');
+                let v = plain_decimal(t.as_bytes()).unwrap();
+                assert_eq!(v.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
+            }
+        }
+        for t in [
+            "200", "0", "099", "1000", "99", "-", " 201 ", "", "2x", "-200", "+204",
+        ] {
+            assert_eq!(
+                parse_status(Cell::Str(Cow::Borrowed(t))),
+                parse_status(Cell::Bytes(t.as_bytes())),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod mapping;
 mod parquet;
 mod pipeline;
 mod reorder;
+mod scan;
 mod sort;
 pub mod timestamp;
 
