@@ -14,8 +14,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 // (mimalloc's `page_reclaim_on_free` = 1; by default only the thread that made a page may)
 // cut a scrubbed 5M-row ingest's CPU by about 8 %: the reader stops finding its pages full
 // of blocks freed elsewhere. Freed memory also waits a second (not 10 ms) before it goes back
-// to the OS: the next batch of rows needs it again, and returning and re-faulting it was most
-// of the ingest's system time (5M rows: 1.4 -> 1.0 s of it; peak RSS unchanged).
+// to the OS: the next batch of rows needs it again, and returning and faulting it back in
+// cost system time (5M rows: 1.4 -> 1.0 s of it; peak RSS unchanged).
 unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }

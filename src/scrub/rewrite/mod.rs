@@ -29,6 +29,9 @@ pub(crate) struct Rewriter {
     /// A piece's rewrite, and the buffer its rescan writes to (both reused).
     piece_out: String,
     rescan: String,
+    /// Where the last `replace_into` put each pseudonym in its output, and whether it replaced
+    /// the whole of a quoted string.
+    placed: Vec<(usize, usize, bool)>,
 }
 
 impl Rewriter {
@@ -41,6 +44,7 @@ impl Rewriter {
             clean: CleanPieces::default(),
             piece_out: String::new(),
             rescan: String::new(),
+            placed: Vec::new(),
         }
     }
 
@@ -149,6 +153,7 @@ impl Rewriter {
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
         automaton::shared().scan(scanned, &mut hits);
+        self.placed.clear();
         let mut changed = false;
         let mut last = 0;
         for h in &hits {
@@ -162,12 +167,17 @@ impl Rewriter {
                 changed = true;
             }
             o.push_str(&original[last..start]);
+            let quoted = start > 0
+                && original.as_bytes()[start - 1] == b'"'
+                && original.as_bytes().get(end) == Some(&b'"');
+            let at = o.len();
             let p = self.ps.detected(h.detector, v);
             if map.is_some() && (url || original[start..end].contains('%')) {
                 percent_encode_into(p, original[start..end].contains("%40"), o);
             } else {
                 o.push_str(p);
             }
+            self.placed.push((at, o.len(), quoted));
             last = end;
             counts[h.detector as usize] += 1;
         }
