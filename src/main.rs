@@ -26,10 +26,12 @@ const MI_OPTION_PAGE_RECLAIM_ON_FREE: std::ffi::c_int = 35;
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 fn main() -> std::process::ExitCode {
-    // SAFETY: sets one integer option of the allocator this binary links; called before any
-    // other thread exists, and the allocator reads the option on its free path only.
-    unsafe { mi_option_set(MI_OPTION_PAGE_RECLAIM_ON_FREE, 1) };
-    // SAFETY: as above.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    // SAFETY: `mi_option_set` stores one integer in the option table of the allocator this
+    // binary links, which takes any value for these two options; it runs before any other
+    // thread exists.
+    unsafe {
+        mi_option_set(MI_OPTION_PAGE_RECLAIM_ON_FREE, 1);
+        mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+    }
     cli::main()
 }

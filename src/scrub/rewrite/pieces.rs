@@ -149,9 +149,7 @@ impl Rewriter {
         self.rescan = next;
         result
     }
-}
 
-impl Rewriter {
     /// True when the rescan of `out` (just rewritten by `replace_into`) is known to find
     /// nothing: each pseudonym replaced the whole of a quoted string, holds no quote or
     /// backslash, and has nothing to replace on its own (see the module notes). The property
