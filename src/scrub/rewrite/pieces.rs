@@ -124,14 +124,13 @@ impl Rewriter {
         out.clear();
         let mut result = Ok(true);
         if self.replace_into(piece, piece, None, false, set, counts, &mut out) {
-            if self.sealed(&out, set) && keeps_cuts(&out, first, last) {
-                self.piece_out = out;
-                self.rescan = next;
-                return Ok(true);
-            }
             for round in 0..=3 {
                 if !keeps_cuts(&out, first, last) {
                     result = Err(());
+                    break;
+                }
+                // A first rewrite whose pseudonyms are sealed needs no rescan.
+                if round == 0 && self.sealed(&out, set) {
                     break;
                 }
                 next.clear();
