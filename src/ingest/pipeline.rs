@@ -313,7 +313,7 @@ const BATCH_ROWS: usize = 2048;
 /// batch of a wide log is about 2 MB; two per channel keep every stage busy (8 were no
 /// faster) and 6 fewer batches on each of the two channels cut two lanes' peak RSS.
 const CHANNEL_BATCHES: usize = 2;
-/// Batches in flight into and out of each transform lane (when there are several).
+/// Batches in flight between one transform lane and the next (when there are several).
 const LANE_BATCHES: usize = 1;
 
 /// What flows between the pipeline's stages.
@@ -338,68 +338,163 @@ pub fn lanes_for(requested: usize, cores: usize) -> usize {
     }
 }
 
+/// The lane (below `lanes`) that rewrites a row: the lane of its session, so every row of a
+/// session, with the identifiers that come back with it (its user id, email, address), meets
+/// the same lane's memos; a row without a session goes by its place in the batch.
+///
+/// Why by session: a log's identifiers come back within a few hundred rows, and when whole
+/// batches were dealt round-robin, about a quarter of those returns fell in the other lane's
+/// batch, where they missed its memo and cost a keyed hash and an insert each.
+fn lane_of(item: &Result<TraceRecord, RowError>, row: usize, lanes: usize) -> u8 {
+    let session = match item {
+        Ok(rec) => rec.session.as_deref(),
+        Err(_) => None,
+    };
+    let spread = match session {
+        // FNV-1a: sessions are short, and the lane only needs the bytes well mixed.
+        Some(s) => s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        }),
+        None => row as u64,
+    };
+    // Multiply-shift onto 0..lanes (uses the hash's high bits, the best mixed ones).
+    ((u128::from(spread.wrapping_mul(0x9e37_79b9_7f4a_7c15)) * lanes as u128) >> 64) as u8
+}
+
+/// The lane of each row of a batch: by session ([`lane_of`]), unless that leaves one lane
+/// more than half as much again as its share (a session that dominates the batch, such as a
+/// crawler's): the chain runs at its busiest lane's pace, so such a batch is dealt by row
+/// instead. Either way each row is rewritten once, and the output is the same.
+fn deal(rows: &[Result<TraceRecord, RowError>], lanes: usize) -> Vec<u8> {
+    let dealt: Vec<u8> = rows
+        .iter()
+        .enumerate()
+        .map(|(row, item)| lane_of(item, row, lanes))
+        .collect();
+    let mut per_lane = vec![0usize; lanes];
+    for &l in &dealt {
+        per_lane[l as usize] += 1;
+    }
+    let share = rows.len().div_ceil(lanes);
+    if per_lane.iter().all(|&n| n <= share + share / 2) {
+        return dealt;
+    }
+    (0..rows.len()).map(|row| (row % lanes) as u8).collect()
+}
+
+/// A batch on its way down the chain of lanes, with the lane of each of its rows: fixed by
+/// the first lane before any rewrite, since a lane rewrites the session it is read from.
+struct Dealt {
+    msg: Msg,
+    lanes: Vec<u8>,
+}
+
 /// The transform stage: applies `transform` to every row from `rx` and passes the batches on
 /// to `tx` in the order they came, then hands `transform` back (after its workers are gone).
 ///
-/// With `lanes` > 1 and a transform that offers workers, batches are
-/// dealt round-robin to one lane per instance and collected in the same round-robin order,
-/// so the rows leave in input order whatever each lane's speed. Each lane owns its instance;
-/// a worker's counts reach `transform` when the worker is dropped at its lane's end.
+/// With `lanes` > 1 and a transform that offers workers, the lanes form a chain, one instance
+/// each: every batch passes through every lane in turn, and each lane rewrites only its own
+/// rows ([`lane_of`]: by session). Batches leave in the order they came, while the lanes work
+/// on consecutive batches at once. Each lane owns its instance; a worker's counts reach
+/// `transform` when the worker is dropped at its lane's end.
 fn transform_stage(
     mut transform: Box<dyn RecordTransform>,
     lanes: usize,
     rx: Receiver<Msg>,
     tx: SyncSender<Msg>,
 ) -> Box<dyn RecordTransform> {
+    // Lane numbers are bytes: at most 256 lanes (far past any machine's use for them).
     let workers: Vec<Box<dyn RecordTransform>> = std::iter::from_fn(|| transform.worker())
-        .take(lanes.saturating_sub(1))
+        .take(lanes.clamp(1, 256) - 1)
         .collect();
     if workers.is_empty() {
         apply_all(transform.as_mut(), rx, &tx);
         return transform;
     }
+    let count = workers.len() + 1;
     std::thread::scope(|sc| {
-        let mut lane_tx = Vec::new();
-        let mut done_rx = Vec::new();
+        // Lanes 1.. on their own threads, each fed by the one before; the last sends on.
+        let (first_tx, first_rx) = sync_channel::<Dealt>(LANE_BATCHES);
+        let mut feed = Some(first_rx);
+        let mut out = Some(tx);
         let mut handles = Vec::new();
-        let lanes = std::iter::once(transform).chain(workers);
-        for mut instance in lanes {
-            let (in_tx, in_rx) = sync_channel::<Msg>(LANE_BATCHES);
-            let (out_tx, out_rx) = sync_channel::<Msg>(LANE_BATCHES);
+        let last = workers.len();
+        for (i, mut instance) in workers.into_iter().enumerate() {
+            let lane = (i + 1) as u8;
+            let rx = feed.take().expect("each lane is fed by the one before");
+            let next = if lane as usize == last {
+                Next::Out(out.take().expect("one last lane"))
+            } else {
+                let (lane_tx, lane_rx) = sync_channel::<Dealt>(LANE_BATCHES);
+                feed = Some(lane_rx);
+                Next::Lane(lane_tx)
+            };
             handles.push(sc.spawn(move || {
-                apply_all(instance.as_mut(), in_rx, &out_tx);
+                apply_lane(instance.as_mut(), lane, rx, &next);
                 instance
             }));
-            lane_tx.push(in_tx);
-            done_rx.push(out_rx);
         }
-        // Deals in order; stops when the input ends or a lane hangs up (collection stopped).
-        sc.spawn(move || {
-            for (msg, lane) in rx.into_iter().zip(lane_tx.iter().cycle()) {
-                if lane.send(msg).is_err() {
-                    break;
-                }
+        // Lane 0 here: deals each batch's rows to the lanes, then rewrites its own.
+        for mut msg in rx {
+            let mut dealt = Vec::new();
+            if let Msg::Rows(rows) = &mut msg {
+                dealt = deal(rows, count);
+                apply_own(transform.as_mut(), 0, rows, &dealt);
             }
-        });
-        // Collects in the same order: the lane due next either has the next batch or has
-        // hung up, which means every batch was dealt and collected.
-        for lane in done_rx.iter().cycle() {
-            let Ok(msg) = lane.recv() else { break };
-            if tx.send(msg).is_err() {
+            if first_tx.send(Dealt { msg, lanes: dealt }).is_err() {
                 break;
             }
         }
-        drop(done_rx);
-        let mut handles = handles.into_iter();
-        let first = handles
-            .next()
-            .expect("the first lane is the transform itself");
+        drop(first_tx);
         for h in handles {
             // Dropping the worker here merges its counts into the transform.
             drop(h.join().expect("a transform lane does not panic"));
         }
-        first.join().expect("a transform lane does not panic")
-    })
+    });
+    transform
+}
+
+/// Where a lane passes its batches: the next lane, or (the last lane) out of the stage.
+enum Next {
+    Lane(SyncSender<Dealt>),
+    Out(SyncSender<Msg>),
+}
+
+impl Next {
+    /// False when the receiver hung up.
+    fn send(&self, d: Dealt) -> bool {
+        match self {
+            Next::Lane(tx) => tx.send(d).is_ok(),
+            Next::Out(tx) => tx.send(d.msg).is_ok(),
+        }
+    }
+}
+
+/// One lane of the chain: rewrites its rows of every batch from `rx` and passes the batch on
+/// to `next`; stops when the input ends or `next` hangs up.
+fn apply_lane(transform: &mut dyn RecordTransform, lane: u8, rx: Receiver<Dealt>, next: &Next) {
+    for mut d in rx {
+        if let Msg::Rows(rows) = &mut d.msg {
+            apply_own(transform, lane, rows, &d.lanes);
+        }
+        if !next.send(d) {
+            break;
+        }
+    }
+}
+
+/// Applies `transform` to the rows of `rows` dealt to `lane`.
+fn apply_own(
+    transform: &mut dyn RecordTransform,
+    lane: u8,
+    rows: &mut [Result<TraceRecord, RowError>],
+    dealt: &[u8],
+) {
+    for (item, _) in rows.iter_mut().zip(dealt).filter(|(_, l)| **l == lane) {
+        if let Ok(rec) = item {
+            transform.apply(rec);
+        }
+    }
 }
 
 /// Applies `transform` to every row of every batch from `rx` and sends the batch to `tx`;
@@ -522,6 +617,161 @@ mod tests {
         stage.join().unwrap();
         reader.join().unwrap();
         sent.load(Ordering::SeqCst)
+    }
+
+    /// Which instance rewrote a row with which session.
+    type Seen = Arc<std::sync::Mutex<Vec<(u16, Option<String>)>>>;
+
+    /// A transform that marks each record it rewrites with its instance's number and notes
+    /// which instance saw which session.
+    struct Tag {
+        id: u16,
+        next: Arc<AtomicUsize>,
+        seen: Seen,
+    }
+
+    impl RecordTransform for Tag {
+        fn begin(&mut self, extra: &[String]) -> Result<Vec<String>, String> {
+            Ok(extra.to_vec())
+        }
+        fn apply(&mut self, r: &mut TraceRecord) {
+            // A second rewrite of the same row would show as a second mark.
+            r.method.push_str(&format!("#{}", self.id));
+            self.seen.lock().unwrap().push((self.id, r.session.clone()));
+            // Lanes rewrite the session they were dealt by: the deal must not read it again.
+            if let Some(s) = &mut r.session {
+                s.push('~');
+            }
+        }
+        fn meta(&self) -> TraceMeta {
+            TraceMeta::default()
+        }
+        fn worker(&self) -> Option<Box<dyn RecordTransform>> {
+            Some(Box::new(Tag {
+                id: self.next.fetch_add(1, Ordering::SeqCst) as u16,
+                next: Arc::clone(&self.next),
+                seen: Arc::clone(&self.seen),
+            }))
+        }
+    }
+
+    #[test]
+    fn lanes_rewrite_each_row_once_keep_each_session_on_one_lane_and_keep_the_order() {
+        for lanes in [1, 2, 3] {
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let tag = Tag {
+                id: 0,
+                next: Arc::new(AtomicUsize::new(1)),
+                seen: Arc::clone(&seen),
+            };
+            let (in_tx, in_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
+            let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
+            let stage =
+                std::thread::spawn(move || transform_stage(Box::new(tag), lanes, in_rx, out_tx));
+            let feeder = std::thread::spawn(move || {
+                let mut n = 0i64;
+                for batch in 0..12 {
+                    let rows = (0..700)
+                        .map(|i| {
+                            n += 1;
+                            if i == 5 {
+                                return Err(RowError {
+                                    file: PathBuf::from("t.csv"),
+                                    row: n as u64,
+                                    line: None,
+                                    column: None,
+                                    problem: "bad".into(),
+                                    fatal: false,
+                                });
+                            }
+                            Ok(TraceRecord {
+                                ts_us: n,
+                                method: "GET".into(),
+                                // Sessions come back across batches; every 7th row has none.
+                                session: (i % 7 != 0).then(|| format!("s{}", (n * 31) % 97)),
+                                ..TraceRecord::default()
+                            })
+                        })
+                        .collect();
+                    in_tx.send(Msg::Rows(rows)).unwrap();
+                    if batch == 5 {
+                        in_tx.send(Msg::End(None)).unwrap();
+                    }
+                }
+            });
+            let mut out = Vec::new();
+            let mut ends = 0;
+            for msg in out_rx {
+                match msg {
+                    Msg::Rows(rows) => out.extend(rows),
+                    // The end of the first input comes after its six batches.
+                    Msg::End(_) => {
+                        assert_eq!(out.len(), 6 * 700);
+                        ends += 1;
+                    }
+                }
+            }
+            feeder.join().unwrap();
+            stage.join().unwrap();
+            assert_eq!(ends, 1);
+            assert_eq!(out.len(), 12 * 700);
+            let mut seen_ts = Vec::new();
+            for item in &out {
+                match item {
+                    Ok(r) => {
+                        assert_eq!(
+                            r.method.matches('#').count(),
+                            1,
+                            "{lanes} lanes: {}",
+                            r.method
+                        );
+                        seen_ts.push(r.ts_us);
+                    }
+                    Err(e) => assert_eq!(e.problem, "bad"),
+                }
+            }
+            assert!(seen_ts.windows(2).all(|w| w[0] < w[1]), "order kept");
+            let seen = seen.lock().unwrap();
+            let mut lane_of_session = std::collections::HashMap::new();
+            let mut used = std::collections::HashSet::new();
+            for (id, session) in seen.iter() {
+                used.insert(*id);
+                if let Some(s) = session {
+                    let first = *lane_of_session.entry(s.clone()).or_insert(*id);
+                    assert_eq!(first, *id, "{lanes} lanes: a session met two lanes");
+                }
+            }
+            assert_eq!(used.len(), lanes, "every lane takes a share");
+        }
+    }
+
+    #[test]
+    fn a_session_that_fills_a_batch_is_dealt_by_row() {
+        let rec = |session: &str| -> Result<TraceRecord, RowError> {
+            Ok(TraceRecord {
+                session: Some(session.to_string()),
+                ..TraceRecord::default()
+            })
+        };
+        // Many sessions: dealt by session, about evenly.
+        let mixed: Vec<_> = (0..2048).map(|i| rec(&format!("c-{i:07}"))).collect();
+        let dealt = deal(&mixed, 2);
+        let ones = dealt.iter().filter(|&&l| l == 1).count();
+        assert!((800..1250).contains(&ones), "{ones} of 2048 in lane 1");
+        for (i, item) in mixed.iter().enumerate() {
+            assert_eq!(dealt[i], lane_of(item, i, 2));
+        }
+        // One session with nine rows in ten: every lane gets its share, by row.
+        let crawler: Vec<_> = (0..2048)
+            .map(|i| rec(if i % 10 == 0 { "c-0000001" } else { "bot" }))
+            .collect();
+        for lanes in [2, 3] {
+            let dealt = deal(&crawler, lanes);
+            for lane in 0..lanes {
+                let n = dealt.iter().filter(|&&l| l as usize == lane).count();
+                assert!(n.abs_diff(2048 / lanes) <= 1, "lane {lane} of {lanes}: {n}");
+            }
+        }
     }
 
     #[test]
