@@ -218,24 +218,23 @@ fn run(
         .collect();
     let mut rows_in = 0u64;
     let mut rejected = 0u64;
-    // Three stages on their own threads, joined by bounded channels of row batches: reading
-    // (parse, map, validate), the transform, and here sorting and writing. Dropping a
-    // receiver (an early return) stops the stages before it.
-    let transform = std::thread::scope(|sc| -> Result<_, IngestError> {
-        let (read_tx, read_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
-        let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
-        sc.spawn(move || read_all(readers, &union, read_tx));
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let lanes = lanes_for(opts.transform_threads, cores);
-        let transformer = sc.spawn(move || transform_stage(transform, lanes, read_rx, out_tx));
-        let mut input = 0;
-        for msg in out_rx {
+    // Reading (parse, map, validate) on a thread of its own, sorting and writing here, and
+    // the transform's lanes riding on both (see `with_lanes`). An error here stops the
+    // reading thread: its next send finds no receiver.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let lanes = lanes_for(opts.transform_threads, cores);
+    let mut input = 0;
+    let transform = with_lanes(
+        transform,
+        lanes,
+        |send| read_all(readers, &union, send),
+        |msg| {
             let rows = match msg {
                 Msg::Rows(rows) => rows,
                 Msg::End(unit) => {
                     counts[input].ts_unit = unit;
                     input += 1;
-                    continue;
+                    return Ok(());
                 }
             };
             let count = &mut counts[input];
@@ -260,11 +259,9 @@ fn run(
                     },
                 }
             }
-        }
-        Ok(transformer
-            .join()
-            .expect("the transform thread does not panic"))
-    })?;
+            Ok(())
+        },
+    )?;
     let spilled_runs = sorter.spilled_runs();
     let writer = sorter.finish()?;
     let mut meta = transform.meta();
@@ -313,8 +310,6 @@ const BATCH_ROWS: usize = 2048;
 /// batch of a wide log is about 2 MB; two per channel keep every stage busy (8 were no
 /// faster) and 6 fewer batches on each of the two channels cut two lanes' peak RSS.
 const CHANNEL_BATCHES: usize = 2;
-/// Batches in flight between one transform lane and the next (when there are several).
-const LANE_BATCHES: usize = 1;
 
 /// What flows between the pipeline's stages.
 enum Msg {
@@ -382,138 +377,147 @@ fn deal(rows: &[Result<TraceRecord, RowError>], lanes: usize) -> Vec<u8> {
     (0..rows.len()).map(|row| (row % lanes) as u8).collect()
 }
 
-/// A batch on its way down the chain of lanes, with the lane of each of its rows: fixed by
-/// the first lane before any rewrite, since a lane rewrites the session it is read from.
+/// A batch on its way through the lanes, with the lane of each of its rows (empty when one
+/// lane takes every row): fixed by the first lane before any rewrite, since a lane rewrites
+/// the session it is read from.
 struct Dealt {
     msg: Msg,
     lanes: Vec<u8>,
 }
 
-/// The transform stage: applies `transform` to every row from `rx` and passes the batches on
-/// to `tx` in the order they came, then hands `transform` back (after its workers are gone).
+/// Runs `produce` on a thread of its own and `consume` on this one, joined by bounded channels
+/// of row batches, with `transform` applied to every row in between; the batches reach
+/// `consume` in the order `produce` sent them. Hands `transform` back once its workers are
+/// gone (a worker's counts reach it when the worker is dropped). `produce` gets a `send` that
+/// returns false once `consume` has failed, and should then stop.
 ///
-/// With `lanes` > 1 and a transform that offers workers, the lanes form a chain, one instance
-/// each: every batch passes through every lane in turn, and each lane rewrites only its own
-/// rows ([`lane_of`]: by session). Batches leave in the order they came, while the lanes work
-/// on consecutive batches at once. Each lane owns its instance; a worker's counts reach
-/// `transform` when the worker is dropped at its lane's end.
-fn transform_stage(
-    mut transform: Box<dyn RecordTransform>,
+/// With one lane (a transform without workers, or `lanes` 1) the transform runs on a third
+/// thread between the two. With several, every lane rewrites its own rows of each batch
+/// ([`deal`]: by session), and the first lane rides on the producing thread, the last on the
+/// consuming thread, any others on threads of their own between them. Why: the rows a lane
+/// rewrites are still in the cache of the thread that just read them, or about to be written
+/// by it, and two lanes on two cores add no thread for the scheduler to interleave with the
+/// reading and writing ones (before, two lanes ran four busy threads, plus a dealer and a
+/// collector, on two cores).
+fn with_lanes<E: Send>(
+    transform: Box<dyn RecordTransform>,
     lanes: usize,
-    rx: Receiver<Msg>,
-    tx: SyncSender<Msg>,
-) -> Box<dyn RecordTransform> {
+    produce: impl FnOnce(&mut dyn FnMut(Msg) -> bool) + Send,
+    mut consume: impl FnMut(Msg) -> Result<(), E>,
+) -> Result<Box<dyn RecordTransform>, E> {
     // Lane numbers are bytes: at most 256 lanes (far past any machine's use for them).
-    let workers: Vec<Box<dyn RecordTransform>> = std::iter::from_fn(|| transform.worker())
+    let mut workers: Vec<Box<dyn RecordTransform>> = std::iter::from_fn(|| transform.worker())
         .take(lanes.clamp(1, 256) - 1)
         .collect();
-    if workers.is_empty() {
-        apply_all(transform.as_mut(), rx, &tx);
-        return transform;
-    }
     let count = workers.len() + 1;
+    let mut last = workers.pop();
+    let (mut first, middle) = match last {
+        None => (None, vec![(transform, None)]),
+        Some(_) => {
+            let middle = workers
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| (w, Some((i + 1) as u8)))
+                .collect();
+            (Some(transform), middle)
+        }
+    };
     std::thread::scope(|sc| {
-        // Lanes 1.. on their own threads, each fed by the one before; the last sends on.
-        let (first_tx, first_rx) = sync_channel::<Dealt>(LANE_BATCHES);
-        let mut feed = Some(first_rx);
-        let mut out = Some(tx);
-        let mut handles = Vec::new();
-        let last = workers.len();
-        for (i, mut instance) in workers.into_iter().enumerate() {
-            let lane = (i + 1) as u8;
-            let rx = feed.take().expect("each lane is fed by the one before");
-            let next = if lane as usize == last {
-                Next::Out(out.take().expect("one last lane"))
-            } else {
-                let (lane_tx, lane_rx) = sync_channel::<Dealt>(LANE_BATCHES);
-                feed = Some(lane_rx);
-                Next::Lane(lane_tx)
+        let (tx, mut rx) = sync_channel::<Dealt>(CHANNEL_BATCHES);
+        let producer = sc.spawn(move || {
+            let mut send = |mut msg: Msg| {
+                let mut dealt = Vec::new();
+                if let (Some(t), Msg::Rows(rows)) = (first.as_deref_mut(), &mut msg) {
+                    dealt = deal(rows, count);
+                    apply_own(t, Some(0), rows, &dealt);
+                }
+                tx.send(Dealt { msg, lanes: dealt }).is_ok()
             };
+            produce(&mut send);
+            first
+        });
+        let mut handles = Vec::new();
+        for (mut instance, lane) in middle {
+            let (lane_tx, next) = sync_channel::<Dealt>(CHANNEL_BATCHES);
+            let input = std::mem::replace(&mut rx, next);
             handles.push(sc.spawn(move || {
-                apply_lane(instance.as_mut(), lane, rx, &next);
+                apply_lane(instance.as_mut(), lane, input, &lane_tx);
                 instance
             }));
         }
-        // Lane 0 here: deals each batch's rows to the lanes, then rewrites its own.
-        for mut msg in rx {
-            let mut dealt = Vec::new();
-            if let Msg::Rows(rows) = &mut msg {
-                dealt = deal(rows, count);
-                apply_own(transform.as_mut(), 0, rows, &dealt);
+        let last_lane = (count - 1) as u8;
+        let mut result = Ok(());
+        for mut d in rx {
+            if let (Some(t), Msg::Rows(rows)) = (last.as_deref_mut(), &mut d.msg) {
+                apply_own(t, Some(last_lane), rows, &d.lanes);
             }
-            if first_tx.send(Dealt { msg, lanes: dealt }).is_err() {
+            if let Err(e) = consume(d.msg) {
+                result = Err(e);
                 break;
             }
         }
-        drop(first_tx);
-        for h in handles {
-            // Dropping the worker here merges its counts into the transform.
-            drop(h.join().expect("a transform lane does not panic"));
-        }
-    });
-    transform
+        let middle: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a transform lane does not panic"))
+            .collect();
+        let first = producer.join().expect("the reading thread does not panic");
+        result?;
+        Ok(match first {
+            Some(t) => {
+                // Dropping the workers here merges their counts into the transform.
+                drop(middle);
+                drop(last);
+                t
+            }
+            None => middle.into_iter().next().expect("one lane"),
+        })
+    })
 }
 
-/// Where a lane passes its batches: the next lane, or (the last lane) out of the stage.
-enum Next {
-    Lane(SyncSender<Dealt>),
-    Out(SyncSender<Msg>),
-}
-
-impl Next {
-    /// False when the receiver hung up.
-    fn send(&self, d: Dealt) -> bool {
-        match self {
-            Next::Lane(tx) => tx.send(d).is_ok(),
-            Next::Out(tx) => tx.send(d.msg).is_ok(),
-        }
-    }
-}
-
-/// One lane of the chain: rewrites its rows of every batch from `rx` and passes the batch on
-/// to `next`; stops when the input ends or `next` hangs up.
-fn apply_lane(transform: &mut dyn RecordTransform, lane: u8, rx: Receiver<Dealt>, next: &Next) {
+/// A lane on a thread of its own: rewrites its rows of every batch from `rx` (every row when
+/// `lane` is `None`) and passes the batch on to `tx`; stops when the input ends or `tx` hangs
+/// up.
+fn apply_lane(
+    transform: &mut dyn RecordTransform,
+    lane: Option<u8>,
+    rx: Receiver<Dealt>,
+    tx: &SyncSender<Dealt>,
+) {
     for mut d in rx {
         if let Msg::Rows(rows) = &mut d.msg {
             apply_own(transform, lane, rows, &d.lanes);
         }
-        if !next.send(d) {
+        if tx.send(d).is_err() {
             break;
         }
     }
 }
 
-/// Applies `transform` to the rows of `rows` dealt to `lane`.
+/// Applies `transform` to the rows of `rows` dealt to `lane`, or to all of them for `None`.
 fn apply_own(
     transform: &mut dyn RecordTransform,
-    lane: u8,
+    lane: Option<u8>,
     rows: &mut [Result<TraceRecord, RowError>],
     dealt: &[u8],
 ) {
-    for (item, _) in rows.iter_mut().zip(dealt).filter(|(_, l)| **l == lane) {
-        if let Ok(rec) = item {
-            transform.apply(rec);
-        }
-    }
-}
-
-/// Applies `transform` to every row of every batch from `rx` and sends the batch to `tx`;
-/// stops early if `tx` hangs up.
-fn apply_all(transform: &mut dyn RecordTransform, rx: Receiver<Msg>, tx: &SyncSender<Msg>) {
-    for mut msg in rx {
-        if let Msg::Rows(rows) = &mut msg {
+    match lane {
+        None => {
             for rec in rows.iter_mut().flatten() {
                 transform.apply(rec);
             }
         }
-        if tx.send(msg).is_err() {
-            break;
+        Some(lane) => {
+            for (item, _) in rows.iter_mut().zip(dealt).filter(|(_, l)| **l == lane) {
+                if let Ok(rec) = item {
+                    transform.apply(rec);
+                }
+            }
         }
     }
 }
 
-/// Reads every input in turn and sends its rows in batches; stops early if `tx` hangs up.
-fn read_all(readers: Vec<InputReader>, union: &[String], tx: SyncSender<Msg>) {
+/// Reads every input in turn and sends its rows in batches; stops early if `send` fails.
+fn read_all(readers: Vec<InputReader>, union: &[String], send: &mut dyn FnMut(Msg) -> bool) {
     for mut reader in readers {
         // Where each of this input's extra columns sits in the union.
         let slots: Vec<usize> = reader
@@ -530,15 +534,15 @@ fn read_all(readers: Vec<InputReader>, union: &[String], tx: SyncSender<Msg>) {
             batch.push(item);
             if batch.len() == BATCH_ROWS {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                if tx.send(Msg::Rows(full)).is_err() {
+                if !send(Msg::Rows(full)) {
                     return;
                 }
             }
         }
-        if !batch.is_empty() && tx.send(Msg::Rows(batch)).is_err() {
+        if !batch.is_empty() && !send(Msg::Rows(batch)) {
             return;
         }
-        if tx.send(Msg::End(reader.detected_ts_unit())).is_err() {
+        if !send(Msg::End(reader.detected_ts_unit())) {
             return;
         }
     }
@@ -582,40 +586,38 @@ mod tests {
         }
     }
 
-    /// Rows the transform stage and the channels around it take in while nothing drains its
-    /// output: everything the pipeline holds between the reader and the writer.
+    /// Rows the lanes and the channels around them take in while nothing drains them:
+    /// everything the pipeline holds between the reader and the writer.
     fn rows_held(lanes: usize) -> usize {
-        let (read_tx, read_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
-        let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
         let sent = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&sent);
-        let reader = std::thread::spawn(move || {
+        let produce = move |send: &mut dyn FnMut(Msg) -> bool| {
             // Bounded: far more batches than any pipeline may hold.
             for _ in 0..1000 {
                 let rows = vec![Ok(TraceRecord::default()); BATCH_ROWS];
-                if read_tx.send(Msg::Rows(rows)).is_err() {
+                if !send(Msg::Rows(rows)) {
                     return;
                 }
                 counter.fetch_add(BATCH_ROWS, Ordering::SeqCst);
             }
-        });
-        let stage =
-            std::thread::spawn(move || transform_stage(Box::new(Idle), lanes, read_rx, out_tx));
-        // Waits until the count stops moving (every stage blocked), at most 10 s.
-        let start = Instant::now();
-        let mut last = usize::MAX;
-        while start.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(100));
-            let now = sent.load(Ordering::SeqCst);
-            if now == last {
-                break;
+        };
+        // The consumer takes the first batch and then stops draining: it waits until the
+        // count stops moving (every stage blocked), at most 10 s, and fails, which stops the
+        // lanes and the producer.
+        let consume = |_msg: Msg| -> Result<(), ()> {
+            let start = Instant::now();
+            let mut last = usize::MAX;
+            while start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(100));
+                let now = sent.load(Ordering::SeqCst);
+                if now == last {
+                    break;
+                }
+                last = now;
             }
-            last = now;
-        }
-        // Hanging up the output stops the stage, which stops the reader.
-        drop(out_rx);
-        stage.join().unwrap();
-        reader.join().unwrap();
+            Err(())
+        };
+        assert!(with_lanes(Box::new(Idle), lanes, produce, consume).is_err());
         sent.load(Ordering::SeqCst)
     }
 
@@ -664,11 +666,7 @@ mod tests {
                 next: Arc::new(AtomicUsize::new(1)),
                 seen: Arc::clone(&seen),
             };
-            let (in_tx, in_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
-            let (out_tx, out_rx) = sync_channel::<Msg>(CHANNEL_BATCHES);
-            let stage =
-                std::thread::spawn(move || transform_stage(Box::new(tag), lanes, in_rx, out_tx));
-            let feeder = std::thread::spawn(move || {
+            let produce = |send: &mut dyn FnMut(Msg) -> bool| {
                 let mut n = 0i64;
                 for batch in 0..12 {
                     let rows = (0..700)
@@ -693,15 +691,15 @@ mod tests {
                             })
                         })
                         .collect();
-                    in_tx.send(Msg::Rows(rows)).unwrap();
+                    assert!(send(Msg::Rows(rows)));
                     if batch == 5 {
-                        in_tx.send(Msg::End(None)).unwrap();
+                        assert!(send(Msg::End(None)));
                     }
                 }
-            });
+            };
             let mut out = Vec::new();
             let mut ends = 0;
-            for msg in out_rx {
+            let consume = |msg: Msg| -> Result<(), ()> {
                 match msg {
                     Msg::Rows(rows) => out.extend(rows),
                     // The end of the first input comes after its six batches.
@@ -710,9 +708,9 @@ mod tests {
                         ends += 1;
                     }
                 }
-            }
-            feeder.join().unwrap();
-            stage.join().unwrap();
+                Ok(())
+            };
+            with_lanes(Box::new(tag), lanes, produce, consume).unwrap();
             assert_eq!(ends, 1);
             assert_eq!(out.len(), 12 * 700);
             let mut seen_ts = Vec::new();
@@ -776,15 +774,22 @@ mod tests {
 
     #[test]
     fn rows_in_flight_between_reader_and_writer_are_bounded() {
-        // A wide log's record is about 1 KB in memory: 32k rows are ~32 MB of the 244 MiB
-        // bound. Eight batches per channel held 49k rows with two lanes (24 batches).
-        for lanes in [1, 2] {
+        // A wide log's record is about 1 KB in memory: a batch of 2,048 rows is ~2 MB of the
+        // 244 MiB bound. Two lanes riding on the reading and writing threads hold the batch
+        // each of those has in hand and the two between them; when the lanes had threads of
+        // their own, with a dealer and a collector, two lanes held 12 batches. One lane, on a
+        // thread between the two, holds its own and two more channels' worth.
+        for (lanes, most) in [(1, 6), (2, 4)] {
             let held = rows_held(lanes);
             assert!(
                 held >= 2 * BATCH_ROWS,
                 "{lanes} lanes held only {held} rows"
             );
-            assert!(held <= 32 * 1024, "{lanes} lanes held {held} rows");
+            assert!(
+                held <= most * BATCH_ROWS,
+                "{lanes} lanes held {} batches",
+                held / BATCH_ROWS
+            );
         }
     }
 }
