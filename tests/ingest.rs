@@ -264,6 +264,95 @@ fn parquet_written_by_pyarrow() {
     assert_eq!(recs[0].status, Some(503));
 }
 
+/// Writes a two-row log whose text and body columns use the given Arrow layouts.
+fn layout_log(path: &Path, text: &arrow::datatypes::DataType, body: &arrow::datatypes::DataType) {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, BinaryArray, Int64Array, StringArray};
+    use arrow::compute::cast;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    let strings = |v: Vec<Option<&str>>| -> ArrayRef {
+        cast(&(Arc::new(StringArray::from(v)) as ArrayRef), text).unwrap()
+    };
+    let bodies = BinaryArray::from(vec![
+        Some(b"{\"quote\":\"flood zone AE, 12 months\"}".as_slice()),
+        None,
+    ]);
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![T0 / 1000 + 5, T0 / 1000])),
+        strings(vec![Some("GET"), Some("post")]),
+        strings(vec![Some("/quote?zone=AE&term=12"), Some("/pay")]),
+        strings(vec![None, Some("payments.hms.example")]),
+        cast(&(Arc::new(bodies) as ArrayRef), body).unwrap(),
+        strings(vec![Some("a note longer than twelve bytes"), Some("")]),
+    ];
+    let names = ["ts", "method", "path", "host", "body", "note"];
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&cols)
+        .map(|(n, c)| Field::new(*n, c.data_type().clone(), true))
+        .collect();
+    assert!(matches!(fields[0].data_type(), DataType::Int64));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn parquet_text_and_bodies_read_alike_in_every_arrow_layout() {
+    use arrow::datatypes::DataType::*;
+
+    // Plain, large, view and dictionary strings; plain, large and view binaries. The reader
+    // takes byte columns as views, so each layout must give the same records.
+    let dict = Dictionary(Box::new(Int32), Box::new(Utf8));
+    let layouts = [
+        (Utf8, Binary),
+        (LargeUtf8, LargeBinary),
+        (Utf8View, BinaryView),
+        (dict, Binary),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen: Option<Vec<TraceRecord>> = None;
+    for (n, (strings, body)) in layouts.iter().enumerate() {
+        let input = dir.path().join(format!("layout{n}.parquet"));
+        let trace = dir.path().join(format!("trace{n}.parquet"));
+        layout_log(&input, strings, body);
+        let o = esr()
+            .arg("ingest")
+            .arg(&input)
+            .arg("-o")
+            .arg(&trace)
+            .args(["--no-scrub", "--map", "ts=ts"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{strings:?}: {stdout}\n{stderr}");
+        let recs = records(&trace);
+        assert_eq!(recs.len(), 2, "{strings:?}");
+        assert_eq!(recs[0].method, "POST");
+        assert_eq!(recs[0].host.as_deref(), Some("payments.hms.example"));
+        assert_eq!(recs[0].body, None);
+        assert_eq!(recs[1].path, "/quote?zone=AE&term=12");
+        assert_eq!(recs[1].host, None);
+        assert_eq!(
+            recs[1].body.as_deref(),
+            Some(b"{\"quote\":\"flood zone AE, 12 months\"}".as_slice())
+        );
+        assert_eq!(
+            recs[1].extra[0].as_deref(),
+            Some("a note longer than twelve bytes")
+        );
+        match &seen {
+            Some(first) => assert_eq!(&recs, first, "{strings:?} / {body:?}"),
+            None => seen = Some(recs),
+        }
+    }
+}
+
 #[test]
 fn several_inputs_merge_into_one_sorted_trace() {
     let (recs, extra, stdout) = ok_ingest(&["multi_a.csv", "multi_b.jsonl"], &[]);

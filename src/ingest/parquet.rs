@@ -5,13 +5,18 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BinaryArray, BinaryViewArray, BooleanArray, Float64Array, Int64Array,
+    StringArray, StringViewArray, TimestampMicrosecondArray,
 };
 use arrow::compute::{can_cast_types, cast};
-use arrow::datatypes::{DataType, TimeUnit};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
 
 use super::input::fatal;
 use super::mapping::{Cell, Mapper};
@@ -37,7 +42,9 @@ pub(crate) struct ParquetSource {
 enum Col {
     Null,
     Str(StringArray),
+    StrView(StringViewArray),
     Bin(BinaryArray),
+    BinView(BinaryViewArray),
     Int(Int64Array),
     Float(Float64Array),
     Bool(BooleanArray),
@@ -73,12 +80,18 @@ impl ParquetSource {
                 path: path.to_path_buf(),
             });
         }
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            IngestError::NotParquet {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        })?;
+        let not_parquet = |e: parquet::errors::ParquetError| IngestError::NotParquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let meta =
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(not_parquet)?;
+        let meta = ArrowReaderMetadata::try_new(
+            meta.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(viewed(meta.schema())),
+        )
+        .map_err(not_parquet)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
         if builder.metadata().file_metadata().num_rows() == 0 {
             return Err(IngestError::BadInput {
                 path: path.to_path_buf(),
@@ -102,14 +115,10 @@ impl ParquetSource {
         }
         let names = schema.fields().iter().map(|f| f.name().clone()).collect();
         let mapper = Mapper::new(path, names, &opts.map, opts.ts_unit)?;
-        let reader =
-            builder
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| IngestError::NotParquet {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+        let reader = builder
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(not_parquet)?;
         Ok(ParquetSource {
             path: path.to_path_buf(),
             reader,
@@ -171,7 +180,36 @@ impl ParquetSource {
     }
 }
 
+/// The file's schema with its string and binary columns read as views: a view points into
+/// the decoded page (or its dictionary) where a plain array would copy every value out of it.
+fn viewed(schema: &Schema) -> Arc<Schema> {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let dt = match f.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+                DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(dt)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 fn convert(a: &ArrayRef) -> Result<Col, arrow::error::ArrowError> {
+    match a.data_type() {
+        DataType::Utf8View => {
+            let v = a.as_any().downcast_ref::<StringViewArray>().expect("view");
+            return Ok(Col::StrView(v.clone()));
+        }
+        DataType::BinaryView => {
+            let v = a.as_any().downcast_ref::<BinaryViewArray>().expect("view");
+            return Ok(Col::BinView(v.clone()));
+        }
+        _ => {}
+    }
     let to = target(a.data_type()).unwrap_or(DataType::Utf8);
     let a = if a.data_type() == &to {
         a.clone()
@@ -198,7 +236,9 @@ fn cell(c: &Col, i: usize) -> Cell<'_> {
     let null = match c {
         Col::Null => true,
         Col::Str(a) => a.is_null(i),
+        Col::StrView(a) => a.is_null(i),
         Col::Bin(a) => a.is_null(i),
+        Col::BinView(a) => a.is_null(i),
         Col::Int(a) => a.is_null(i),
         Col::Float(a) => a.is_null(i),
         Col::Bool(a) => a.is_null(i),
@@ -210,7 +250,9 @@ fn cell(c: &Col, i: usize) -> Cell<'_> {
     match c {
         Col::Null => Cell::Null,
         Col::Str(a) => Cell::Str(Cow::Borrowed(a.value(i))),
+        Col::StrView(a) => Cell::Str(Cow::Borrowed(a.value(i))),
         Col::Bin(a) => Cell::Bytes(a.value(i)),
+        Col::BinView(a) => Cell::Bytes(a.value(i)),
         Col::Int(a) => Cell::Int(a.value(i)),
         Col::Float(a) => Cell::Float(a.value(i)),
         Col::Bool(a) => Cell::Bool(a.value(i)),
