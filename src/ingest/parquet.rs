@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use arrow::array::{
