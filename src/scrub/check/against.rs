@@ -1,21 +1,19 @@
 //! The leak proof (`--against RAW`): every detected value of the raw input, and every value of
 //! a column or header the default policy treats as an identifier, is searched for in every
-//! text column of the trace. One Aho-Corasick automaton over all of them scans each value
-//! once.
+//! text column of the trace, with ASCII case ignored ([`Needles`]: memory that grows with the
+//! bytes of the values, one bit test per byte searched).
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-
+use super::needles::{Needles, WINDOW};
 use super::{Findings, LeakSummary, mask_excerpt, scan_value, text_fields};
-use crate::scrub::detect::{Detector, Hit};
+use crate::scrub::detect::{self, Detector, Hit, TOKEN_PREFIX};
 use crate::scrub::policy::{Action, Policy};
 use crate::scrub::rewrite::percent_decode;
 use crate::trace::TraceRecord;
 
 /// Values shorter than this are not searched for: `42` or `GET` would be found everywhere.
-pub const MIN_LEN: usize = 6;
+pub const MIN_LEN: usize = WINDOW;
 
 /// What a searched value was in the raw input.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +35,15 @@ impl Label {
 pub struct Against {
     policy: Policy,
     extra: Vec<String>,
-    values: HashMap<String, Label>,
+    /// The values searched for, and what each was (by needle id).
+    needles: Needles,
+    labels: Vec<Label>,
     short: std::collections::HashSet<String>,
     ipv4: std::collections::HashSet<Ipv4Addr>,
     hits: Vec<Hit>,
-    searcher: Option<(AhoCorasick, Vec<Label>)>,
-    values_searched: u64,
+    found: Vec<(usize, usize, usize)>,
     survivors: Findings,
+    by_chance: Findings,
 }
 
 impl Against {
@@ -53,13 +53,14 @@ impl Against {
         Against {
             policy,
             extra: extra.to_vec(),
-            values: HashMap::new(),
+            needles: Needles::default(),
+            labels: Vec::new(),
             short: Default::default(),
             ipv4: Default::default(),
             hits: Vec::new(),
-            searcher: None,
-            values_searched: 0,
+            found: Vec::new(),
             survivors: Findings::default(),
+            by_chance: Findings::default(),
         }
     }
 
@@ -70,8 +71,8 @@ impl Against {
         }
         if v.len() < MIN_LEN {
             self.short.insert(v.to_string());
-        } else if !self.values.contains_key(v) {
-            self.values.insert(v.to_string(), label);
+        } else if self.needles.insert(v).is_some() {
+            self.labels.push(label);
         }
     }
 
@@ -133,37 +134,31 @@ impl Against {
 
     /// Builds the searcher; call after the last raw record.
     pub fn prepare(&mut self) {
-        let (pats, labels): (Vec<String>, Vec<Label>) = self.values.drain().unzip();
-        self.values.shrink_to_fit();
-        if pats.is_empty() {
-            return;
-        }
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&pats)
-            .expect("literal patterns build");
-        self.searcher = Some((ac, labels));
-        self.values_searched = pats.len() as u64;
+        self.needles.build();
     }
 
     /// Searches one trace value.
     pub(crate) fn search(&mut self, row: u64, col: &str, v: &str, max: usize) {
-        let Some((ac, labels)) = &self.searcher else {
-            return;
-        };
         let decoded = v.contains('%').then(|| percent_decode(v)).flatten();
+        let mut found = std::mem::take(&mut self.found);
         for text in std::iter::once(v).chain(decoded.as_ref().map(|(d, _)| d.as_str())) {
-            for m in ac.find_iter(text) {
-                let label = labels[m.pattern().as_usize()];
+            self.needles.find(text, &mut found);
+            for &(start, end, id) in &found {
+                let label = self.labels[id];
                 let det = match label {
                     Label::Detected(d) => Some(d),
                     Label::Identifier => None,
                 };
-                let excerpt = mask_excerpt(det, &text[m.range()]);
-                self.survivors.add(max, row, col, label.name(), excerpt);
+                let excerpt = mask_excerpt(det, &text[start..end]);
+                let to = if in_keyed_hex(text, start, end) {
+                    &mut self.by_chance
+                } else {
+                    &mut self.survivors
+                };
+                to.add(max, row, col, label.name(), excerpt);
             }
         }
+        self.found = found;
     }
 
     /// IPv4 addresses of the raw input, candidates for the reversal self-test.
@@ -174,9 +169,107 @@ impl Against {
     /// The leak proof's outcome.
     pub(crate) fn summary(&mut self) -> LeakSummary {
         LeakSummary {
-            values_searched: self.values_searched,
+            values_searched: self.needles.len() as u64,
             too_short: self.short.len() as u64,
             survivors: std::mem::take(&mut self.survivors),
+            by_chance: std::mem::take(&mut self.by_chance),
         }
+    }
+}
+
+/// True when `text[start..end]` lies wholly inside the keyed hex of one of esr's own
+/// pseudonyms: the digits of an `esr_` token, the two hex parts of an email pseudonym
+/// (`u` + 10 hex + `@d` + 6 hex + `.invalid`), the signature of a marked JWT. Those characters
+/// are HMAC output, which carries nothing of any input, so a raw value found there is there by
+/// chance: a 10-digit account number turned up once in the hex of the 5M-row log's bearer
+/// tokens. Such finds are counted apart, not as leaks. Anything else around or inside the
+/// match (a raw value that includes `esr_`, a hex run of another length) is a leak as before.
+fn in_keyed_hex(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
+    if !b[start..end].iter().all(hex) {
+        return false;
+    }
+    let from = b[..start]
+        .iter()
+        .rposition(|c| !hex(c))
+        .map_or(0, |i| i + 1);
+    let to = b[end..]
+        .iter()
+        .position(|c| !hex(c))
+        .map_or(b.len(), |i| end + i);
+    let (head, run, tail) = (&b[..from], to - from, &b[to..]);
+    let invalid = |t: &[u8]| t.len() >= 8 && t[..8].eq_ignore_ascii_case(b".invalid");
+    // An `esr_` token: 16 hex, the first a letter.
+    if head.ends_with(TOKEN_PREFIX.as_bytes()) && run == 16 && b[from].is_ascii_lowercase() {
+        return true;
+    }
+    // An email pseudonym's local part, then its domain part (whose run starts with the `d`).
+    if head.ends_with(b"u")
+        && run == 10
+        && tail.len() >= 16
+        && tail.starts_with(b"@d")
+        && tail[2..8].iter().all(hex)
+        && invalid(&tail[8..])
+    {
+        return true;
+    }
+    if head.ends_with(b"@") && run == 7 && b[from] == b'd' && start > from && invalid(tail) {
+        return true;
+    }
+    // A marked JWT's signature: the token it ends starts with esr's marker header.
+    if run == 16 && head.ends_with(b".") {
+        let token = head
+            .iter()
+            .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+            .map_or(0, |i| i + 1);
+        return detect::is_pseudonym(Detector::Jwt, &text[token..to]);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrub::detect::JWT_MARKER_HEADER;
+
+    #[test]
+    fn a_raw_value_inside_keyed_hex_is_chance_and_anywhere_else_a_leak() {
+        let mut a = Against::new(Policy::default(), &[]);
+        for body in [
+            r#"{"account":"1261588898","note":"jane.roe@example.com"}"#,
+            r#"{"account":"126158"}"#,
+        ] {
+            a.add(&TraceRecord {
+                method: "POST".into(),
+                path: "/ach/transfer".into(),
+                body: Some(body.as_bytes().to_vec()),
+                ..Default::default()
+            });
+        }
+        a.prepare();
+        let chance = [
+            r#"{"Authorization":"Bearer esr_af851261588898a5"}"#.to_string(),
+            "u1261588898@d8a1b2c.invalid".to_string(),
+            "u0a1b2c3d4e@d126158.invalid".to_string(),
+            format!("{JWT_MARKER_HEADER}.eyJzdWIiOiIxIn0.12615888981234ab"),
+        ];
+        let leaks = [
+            "acct=1261588898",
+            // esr's tokens start with a letter; digits after the prefix are not its own.
+            "esr_1261588898abcdef",
+            // A hex run of another length than the pseudonym's.
+            "esr_af8512615888988a5",
+            "u12615888980@d8a1b2c.invalid",
+            "JANE.ROE@EXAMPLE.COM",
+        ];
+        for (i, v) in chance.iter().map(String::as_str).chain(leaks).enumerate() {
+            a.search(i as u64 + 1, "headers", v, 50);
+        }
+        let s = a.summary();
+        let rows = |f: &Findings| f.listed.iter().map(|x| x.row).collect::<Vec<_>>();
+        assert_eq!(rows(&s.by_chance), [1, 2, 3, 4], "{:?}", s.by_chance);
+        assert_eq!(rows(&s.survivors), [5, 6, 7, 8, 9], "{:?}", s.survivors);
+        assert_eq!(s.survivors.listed[4].excerpt, "J***@***.COM");
     }
 }

@@ -10,6 +10,7 @@
 
 mod against;
 mod kanon;
+mod needles;
 mod render;
 mod reversal;
 
@@ -119,12 +120,15 @@ pub struct CheckReport {
 /// The leak proof's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct LeakSummary {
-    /// Distinct sensitive values of the raw input searched for.
+    /// Distinct sensitive values of the raw input searched for (ASCII case ignored).
     pub values_searched: u64,
     /// Distinct sensitive values too short to search for without noise (under 6 bytes).
     pub too_short: u64,
     /// Values found in the trace.
     pub survivors: Findings,
+    /// Values found only inside the keyed hex of esr's own pseudonyms, by chance; not leaks,
+    /// and not counted as survivors.
+    pub by_chance: Findings,
 }
 
 impl CheckReport {

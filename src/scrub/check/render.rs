@@ -42,6 +42,14 @@ pub(super) fn text(r: &CheckReport, trace: &Path) -> String {
             super::against::MIN_LEN
         );
         findings(&mut s, &l.survivors);
+        if l.by_chance.total > 0 {
+            let _ = writeln!(
+                s,
+                "    not counted: {} found only inside the keyed hex of esr's own pseudonyms (HMAC output, which matches a raw value by chance)",
+                l.by_chance.total
+            );
+            findings(&mut s, &l.by_chance);
+        }
     }
     let v = &r.reversal;
     if v.targets == 0 {
