@@ -1,8 +1,8 @@
 //! The leak proof's search: millions of literal values (the needles, each at least
 //! [`WINDOW`] bytes), found anywhere in a trace's text with ASCII case ignored.
 //!
-//! A raw log of 5M rows gives some 10M distinct sensitive values, most of them bearer tokens
-//! of about 200 bytes. An Aho-Corasick automaton over that many patterns took about 4 KB per
+//! A raw log of 5M rows gives some 10M distinct sensitive values, many of them long bearer
+//! tokens. An Aho-Corasick automaton over that many patterns took about 4 KB per
 //! pattern and four minutes per million rows, so a large export could not be checked at all.
 //! Here a needle costs 40 bytes whatever its length, and a trace byte one multiply and one bit
 //! test:
