@@ -172,6 +172,17 @@ fn sample_trace_ingest_then_check_is_clean_and_no_scrub_is_not() {
     let o = run(os!("check", &plain, "--against", &raw));
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).0.contains("leak proof: "), "{:?}", text(&o));
+    // It counts distinct raw values found, of those searched, and every find apart.
+    let o = run(os!("check", &plain, "--against", &raw, "--format", "json"));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let l = &j["leaks"];
+    let (found, searched) = (l["values_found"].as_u64(), l["values_searched"].as_u64());
+    let finds = l["survivors"]["total"].as_u64().unwrap();
+    assert!(
+        found > Some(0) && found <= searched && Some(finds) > found,
+        "{l}"
+    );
+    assert_eq!(l["by_chance"]["total"], 0, "{l}");
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub struct Against {
     ipv4: std::collections::HashSet<Ipv4Addr>,
     hits: Vec<Hit>,
     found: Vec<(usize, usize, usize)>,
+    /// One bit per needle: found in the trace (outside esr's keyed hex).
+    seen: Vec<u64>,
     survivors: Findings,
     by_chance: Findings,
 }
@@ -59,6 +61,7 @@ impl Against {
             ipv4: Default::default(),
             hits: Vec::new(),
             found: Vec::new(),
+            seen: Vec::new(),
             survivors: Findings::default(),
             by_chance: Findings::default(),
         }
@@ -135,6 +138,7 @@ impl Against {
     /// Builds the searcher; call after the last raw record.
     pub fn prepare(&mut self) {
         self.needles.build();
+        self.seen = vec![0; self.needles.len().div_ceil(64)];
     }
 
     /// Searches one trace value.
@@ -153,6 +157,7 @@ impl Against {
                 let to = if in_keyed_hex(text, start, end) {
                     &mut self.by_chance
                 } else {
+                    self.seen[id / 64] |= 1 << (id % 64);
                     &mut self.survivors
                 };
                 to.add(max, row, col, label.name(), excerpt);
@@ -170,6 +175,7 @@ impl Against {
     pub(crate) fn summary(&mut self) -> LeakSummary {
         LeakSummary {
             values_searched: self.needles.len() as u64,
+            values_found: self.seen.iter().map(|w| u64::from(w.count_ones())).sum(),
             too_short: self.short.len() as u64,
             survivors: std::mem::take(&mut self.survivors),
             by_chance: std::mem::take(&mut self.by_chance),
@@ -267,6 +273,9 @@ mod tests {
             a.search(i as u64 + 1, "headers", v, 50);
         }
         let s = a.summary();
+        // Three raw values searched (two account numbers and the email); two found outside
+        // keyed hex, in five finds. The six-digit account was only ever inside keyed hex.
+        assert_eq!((s.values_searched, s.values_found), (3, 2));
         let rows = |f: &Findings| f.listed.iter().map(|x| x.row).collect::<Vec<_>>();
         assert_eq!(rows(&s.by_chance), [1, 2, 3, 4], "{:?}", s.by_chance);
         assert_eq!(rows(&s.survivors), [5, 6, 7, 8, 9], "{:?}", s.survivors);

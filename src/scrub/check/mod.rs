@@ -122,6 +122,8 @@ pub struct CheckReport {
 pub struct LeakSummary {
     /// Distinct sensitive values of the raw input searched for (ASCII case ignored).
     pub values_searched: u64,
+    /// Distinct values of those found in the trace (`survivors` counts every find).
+    pub values_found: u64,
     /// Distinct sensitive values too short to search for without noise (under 6 bytes).
     pub too_short: u64,
     /// Values found in the trace.

@@ -33,10 +33,15 @@ pub(super) fn text(r: &CheckReport, trace: &Path) -> String {
     let _ = writeln!(s, "residual PII: {} hits", r.residual.total);
     findings(&mut s, &r.residual);
     if let Some(l) = &r.leaks {
+        let finds = match l.survivors.total {
+            0 => String::new(),
+            1 => "1 find; ".to_string(),
+            n => format!("{n} finds; "),
+        };
         let _ = writeln!(
             s,
-            "leak proof: {} of {} sensitive raw values found in the trace ({} shorter than {} bytes not searched)",
-            l.survivors.total,
+            "leak proof: {} of {} sensitive raw values found in the trace ({finds}{} shorter than {} bytes not searched)",
+            l.values_found,
             l.values_searched,
             l.too_short,
             super::against::MIN_LEN
