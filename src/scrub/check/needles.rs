@@ -42,6 +42,12 @@ fn window_hash(bytes: &[u8], at: usize) -> u64 {
     (u64::from(head) | u64::from(tail) << 32).wrapping_mul(MIX)
 }
 
+/// `v` lower-cased (ASCII) into `out`, replacing what it held.
+fn lower_into(out: &mut Vec<u8>, v: &str) {
+    out.clear();
+    out.extend(v.bytes().map(|b| b.to_ascii_lowercase()));
+}
+
 /// Two independently seeded 64-bit hashes of `bytes`.
 fn fingerprint(bytes: &[u8]) -> [u64; 2] {
     const SEEDS: [FixedState; 2] = [
@@ -105,9 +111,7 @@ impl Needles {
         if self.slots.len() < 2 * (self.len() + 1) {
             self.grow();
         }
-        self.scratch.clear();
-        self.scratch
-            .extend(v.bytes().map(|b| b.to_ascii_lowercase()));
+        lower_into(&mut self.scratch, v);
         let needle = Needle {
             fingerprint: fingerprint(&self.scratch),
             len: u32::try_from(v.len()).ok()?,
@@ -208,8 +212,7 @@ impl Needles {
             return;
         }
         let scratch = &mut self.scratch;
-        scratch.clear();
-        scratch.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+        lower_into(scratch, text);
         for at in 0..=scratch.len() - WINDOW {
             let hash = window_hash(scratch, at);
             let bit = hash >> ix.filter_shift;
